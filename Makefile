@@ -1,0 +1,44 @@
+# The two commands a new user needs: `make demo` and `make test`. Each sets itself up.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo
+DEMO_HOUSEHOLDS ?= 20000
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: demo test bench lint lock clean help
+
+help:
+	@echo "make demo   synthesise the demo council and run every stage that exists"
+	@echo "make test   run the test suite"
+	@echo "make bench  run the benchmarks (results under benchmarks/results/)"
+	@echo "make lint   ruff"
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "riskflag needs Python 3.11; set PYTHON=/path/to/python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing riskflag and its pinned dependencies into $(VENV) (first run only)..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	@$(BIN)/riskflag demo --out $(DEMO_DIR) --households $(DEMO_HOUSEHOLDS)
+
+test: $(STAMP)
+	@$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	@$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	@$(BIN)/ruff check src tests benchmarks pipelines
+	@$(BIN)/ruff format --check src tests benchmarks pipelines
+
+lock:
+	@$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^riskflag' > requirements.lock
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

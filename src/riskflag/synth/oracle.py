@@ -1,0 +1,148 @@
+"""The oracle: each cohort household's true probability of the label, and the realised labels.
+
+Label (council-data.md): a homelessness case with an initial prevention or relief duty is
+opened within the horizon after the as-of date for anyone who lived in the household then.
+Households all of whose members left the borough or died within the horizon, with no such
+case, are censored. The oracle is P(label | not censored, everything the simulation knows at
+the as-of date), computed exactly by riskflag.synth.chain.Chain.backward.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from riskflag.synth import chain as ch
+
+if TYPE_CHECKING:
+    from riskflag.synth.simulate import World
+
+HORIZONS = (56, 182, 365)
+ACTIVE, IN_CASE, IN_TA, GONE = 0, 1, 2, 3
+
+
+def snapshot(w: World, m: int) -> dict[str, np.ndarray]:
+    """What the oracle and the realised labels need from the end of month m."""
+    f, pe = w.fam, w.people
+    fam_here = np.flatnonzero(f["status"] != GONE)
+    persons = np.flatnonzero((pe["exit_month"] < 0) & (pe["family"] >= 0))
+    kids = persons[pe["role"][persons] == 2]
+    b18 = pe["dob"][kids] + int(round(18 * 365.25))
+    starts = (w.month_start - np.datetime64("1970-01-01", "D")).astype(np.int64)
+    b18_month = np.searchsorted(starts, b18, side="right") - 1
+    soon = b18_month <= m + 14
+    return {
+        "family": fam_here.astype(np.int32),
+        "prop": f["prop"][fam_here].astype(np.int32),
+        "status": f["status"][fam_here].copy(),
+        "state": ch.encode({k: f[k][fam_here] for k in ch.VARS}),
+        "person": persons.astype(np.int32),
+        "person_prop": pe["prop"][persons].astype(np.int32),
+        "objected": (pe["objected"][persons] >= 0) & (pe["objected"][persons] <= m),
+        "kid_family": pe["family"][kids][soon].astype(np.int32),
+        "kid_b18_month": b18_month[soon].astype(np.int32),
+        "kid_disabled": pe["disabled"][kids][soon].astype(np.int8),
+    }
+
+
+def windows(w: World, m: int, horizon: int) -> tuple[int, float]:
+    """Months in the window after month m's end, and the share of the last one inside it."""
+    t = np.datetime64(w.month_start[m + 1] - 1)
+    end = t + horizon
+    last = int(np.searchsorted(w.month_start, end, side="right") - 1)
+    days_in = int((end - w.month_start[last]).astype(int)) + 1
+    return last - m, days_in / int(w.month_days[last])
+
+
+def cohort(snap: dict[str, np.ndarray], is_ta: np.ndarray) -> np.ndarray:
+    """Homes in the council-tax base, less those with an open case, in temporary
+    accommodation, or where someone has an upheld objection."""
+    props = snap["prop"]
+    occupied = np.unique(props[snap["status"] == ACTIVE])
+    blocked = np.unique(props[snap["status"] != ACTIVE])
+    objecting = np.unique(snap["person_prop"][snap["objected"]])
+    keep = ~np.isin(occupied, blocked) & ~is_ta[occupied] & ~np.isin(occupied, objecting)
+    return occupied[keep]
+
+
+def compute(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Oracle probabilities and realised labels for every snapshot and horizon."""
+    c = w.chain
+    months = sorted(w.snapshots)
+    combos = {(m, h): windows(w, m, h) for m in months for h in HORIZONS}
+    weights = sorted({round(v[1], 12) for v in combos.values()})
+    col = {wt: j for j, wt in enumerate(weights)}
+    n_max = max(v[0] for v in combos.values())
+    S, X = c.backward(weights, n_max)
+    young = {(z, v): c.young_states(z, v) for z in (0, 1) for v in (0, 1)}
+
+    cases = w.rec["homelessness_cases"].frame()
+    cases = cases[cases["labelled"]]
+    pe = w.people
+    exit_month = pe["exit_month"]
+    sim_end = w.month_end_day(w.months - 1)
+    uprn = w.gaz.props["uprn"].to_numpy()
+    month_end = (w.month_start[1:] - np.datetime64("1970-01-01", "D")).astype(np.int64) - 1
+    oracle_rows, label_rows = [], []
+    for m in months:
+        snap = w.snapshots[m]
+        homes = cohort(snap, w.is_ta)
+        act = snap["status"] == ACTIVE
+        fam_prop = snap["prop"][act]
+        fam_state = snap["state"][act]
+        fam_id = snap["family"][act]
+        in_cohort = np.isin(fam_prop, homes)
+        fam_prop, fam_state, fam_id = fam_prop[in_cohort], fam_state[in_cohort], fam_id[in_cohort]
+        z = ch.decode(fam_state)["Z"]
+        pos = np.searchsorted(homes, fam_prop)
+        t_day = w.month_end_day(m)
+        # members and their exits, for labels and censoring
+        mem = np.isin(snap["person_prop"], homes)
+        mem_person = snap["person"][mem]
+        mem_home = np.searchsorted(homes, snap["person_prop"][mem])
+        for h in HORIZONS:
+            n, wt = combos[(m, h)]
+            j = col[round(wt, 12)]
+            s_f = S[n, j, fam_state].copy()
+            x_f = X[n, j, fam_state].copy()
+            # children turning 18 inside the window become young adults at home
+            kid_in = np.isin(snap["kid_family"], fam_id)
+            kf, kb, kd = snap["kid_family"][kid_in], snap["kid_b18_month"][kid_in], snap["kid_disabled"][kid_in]
+            r = kb - m
+            spawn = (r >= 1) & (r <= n)
+            if spawn.any():
+                fi = pd.Index(fam_id).get_indexer(kf[spawn])
+                rr = r[spawn]
+                for (zz, vv), (idx, pr) in young.items():
+                    sel = (z[fi] == zz) & (kd[spawn] == vv)
+                    if sel.any():
+                        f_s = S[: n + 1, j][:, idx] @ pr
+                        f_x = X[: n + 1, j][:, idx] @ pr
+                        np.multiply.at(s_f, fi[sel], f_s[n - rr[sel]])
+                        np.multiply.at(x_f, fi[sel], f_x[n - rr[sel]])
+            s_h = np.ones(homes.size)
+            x_h = np.ones(homes.size)
+            np.multiply.at(s_h, pos, s_f)
+            np.multiply.at(x_h, pos, x_f)
+            p = (1 - s_h) / (1 - x_h)
+            oracle_rows.append(pd.DataFrame({
+                "as_of_month": m, "uprn": uprn[homes], "horizon_days": h, "probability": p,
+                "p_censored": x_h,
+            }))  # fmt: skip
+            # realised
+            end_day = t_day + h
+            hit = cases[(cases["approach_day"] > t_day) & (cases["approach_day"] <= end_day)]
+            label = np.zeros(homes.size, bool)
+            who = np.isin(mem_person, hit["person"].to_numpy())
+            label[mem_home[who]] = True
+            ex = exit_month[mem_person]
+            gone = (ex >= 0) & (month_end[np.maximum(ex, 0)] <= end_day)
+            all_gone = np.ones(homes.size, bool)
+            np.logical_and.at(all_gone, mem_home, gone)
+            label_rows.append(pd.DataFrame({
+                "as_of_month": m, "uprn": uprn[homes], "horizon_days": h, "label": label,
+                "censored": all_gone & ~label, "observed": end_day <= sim_end,
+            }))  # fmt: skip
+    return pd.concat(oracle_rows, ignore_index=True), pd.concat(label_rows, ignore_index=True)
