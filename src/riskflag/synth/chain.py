@@ -104,7 +104,7 @@ class ChainParams:
     partnering: float = 0.004
     birth: float = 0.005
     leave_home: tuple = (0.015, 0.040, 0.080)  # by R
-    move: tuple = (0.004, 0.015, 0.004, 0.15)  # voluntary, by T
+    move: tuple = (0.004, 0.015, 0.003, 0.20)  # voluntary, by T
     # arrears: monthly chance to rise one level, by E; chance to fall one level, by E
     arrears_up: tuple = (0.010, 0.045, 0.090)
     arrears_down: tuple = (0.25, 0.12, 0.06)
@@ -129,11 +129,11 @@ class ChainParams:
     # separation: the partner who leaves approaches at once (by R), leaves the borough, or
     # settles in the borough with a tenure drawn from leaver_tenure
     flee: tuple = (0.02, 0.06, 0.35)
-    leaver_exit: float = 0.15
-    leaver_tenure: tuple = (0.05, 0.55, 0.05, 0.35)
+    leaver_exit: float = 0.30
+    leaver_tenure: tuple = (0.10, 0.60, 0.02, 0.28)
     # exits: out-migration by T; deaths by C
-    out_migration: tuple = (0.002, 0.006, 0.002, 0.010)
-    out_migration_young: float = 0.003
+    out_migration: tuple = (0.0025, 0.022, 0.002, 0.012)
+    out_migration_young: float = 0.010
     death_older: float = 0.0035
     death_other: float = 0.0002
     # first state of a young adult at home (child turned 18 or moved back)
@@ -263,13 +263,13 @@ class Chain:
         voluntary = np.array(
             [
                 [0.80, 0.20, 0.00, 0.00],
-                [0.15, 0.77, 0.05, 0.03],
-                [0.08, 0.20, 0.70, 0.02],
-                [0.00, 0.70, 0.20, 0.10],
+                [0.15, 0.80, 0.02, 0.03],
+                [0.10, 0.30, 0.58, 0.02],
+                [0.00, 0.86, 0.04, 0.10],
             ]
         )
-        evicted = np.array([0.0, 0.45, 0.10, 0.45])
-        leaving_home = np.array([0.05, 0.65, 0.10, 0.20])
+        evicted = np.array([0.0, 0.58, 0.02, 0.40])
+        leaving_home = np.array([0.06, 0.80, 0.02, 0.12])
         for t in range(4):
             for l_ in range(4):
                 for k in range(N_EV):
@@ -424,8 +424,8 @@ class Chain:
     def transitions(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """Sparse one-month transition matrices (without, with a separation), over all
         states, enumerated from exactly the tables that step() samples from."""
-        old = {k: v.astype(np.int64) for k, v in decode(np.arange(N_STATES)).items()}
-        src = np.arange(N_STATES, dtype=np.int64)
+        old = decode(np.arange(N_STATES))
+        src = np.arange(N_STATES, dtype=np.int32)
         prob = np.ones(N_STATES)
         new: dict[str, np.ndarray] = {}
 
@@ -437,7 +437,7 @@ class Chain:
             row = keep // k
             src, prob = src[row], pr[keep]
             new = {kk: vv[row] for kk, vv in new.items()}
-            new[name] = (keep % k).astype(np.int64)
+            new[name] = (keep % k).astype(np.int8)
 
         def o(k: str) -> np.ndarray:
             return old[k][src]

@@ -146,3 +146,62 @@ def compute(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "censored": all_gone & ~label, "observed": end_day <= sim_end,
             }))  # fmt: skip
     return pd.concat(oracle_rows, ignore_index=True), pd.concat(label_rows, ignore_index=True)
+
+
+def quality(oracle_df: pd.DataFrame, labels_df: pd.DataFrame) -> dict:
+    """The oracle against realised labels, pooled over as-of dates whose horizon has passed."""
+    from sklearn.metrics import roc_auc_score
+
+    d = oracle_df.merge(labels_df, on=["as_of_month", "uprn", "horizon_days"])
+    d = d[d["observed"] & ~d["censored"]]
+    out = {}
+    for h, g in d.groupby("horizon_days"):
+        y, p = g["label"].to_numpy(), g["probability"].to_numpy()
+        k = max(1, int(round(0.01 * len(g) / g["as_of_month"].nunique())))
+        top = g.assign(r=g.groupby("as_of_month")["probability"].rank(ascending=False, method="first"))
+        top = top[top["r"] <= k]
+        out[str(h)] = {
+            "household_dates": int(len(g)), "as_of_dates": int(g["as_of_month"].nunique()),
+            "base_rate": float(y.mean()), "expected_rate": float(p.mean()),
+            "observed_over_expected": float(y.sum() / p.sum()),
+            "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None,
+            "precision_top_1pct": float(top["label"].mean()),
+            "expected_precision_top_1pct": float(top["probability"].mean()),
+        }  # fmt: skip
+    return out
+
+
+def recorded_signals(w: World) -> pd.DataFrame:
+    """What single council systems recorded about each home at each snapshot month end:
+    the yardstick for 'no single recorded signal does the oracle's job'."""
+    uprn = w.gaz.props["uprn"].to_numpy()
+    ct = w.rec["council_tax"].frame()
+    rent = w.rec["rent_accounts"].frame()
+    cs = w.rec["childrens_services"].frame()
+    asb = w.rec["asb_incidents"].frame()
+    ben = w.rec["benefits"].frame()
+    rows = []
+    for m in sorted(w.snapshots):
+        t = w.month_end_day(m)
+        homes = cohort(w.snapshots[m], w.is_ta)
+        s = pd.DataFrame(index=pd.Index(homes, name="prop"))
+        c = ct[ct["month"] == m].groupby("prop").agg(ct_arrears=("arrears", "max"), ct_stage=("stage", "max"))
+        r = rent[rent["month"] == m].groupby("prop").agg(
+            rent_arrears=("arrears", "max"), nsp=("nsp_day", "max"), order=("order_day", "max"))
+        s = s.join(c).join(r)
+        s["notice_of_seeking_possession"] = (s.pop("nsp").fillna(-1) >= 0).astype(int)
+        s["possession_order"] = (s.pop("order").fillna(-1) >= 0).astype(int)
+        if len(cs):
+            open_cs = cs[(cs["referral_day"] <= t) & (cs["close_day"] > t)]
+            s["childrens_referral_open"] = s.index.isin(open_cs["prop"]).astype(int)
+        if len(asb):
+            recent = asb[(asb["day"] <= t) & (asb["day"] > t - 182)]
+            s["asb_last_6_months"] = recent.groupby("prop").size().reindex(s.index).fillna(0)
+        if len(ben):
+            capped = ben[(ben["event"] == "CAP") & (ben["event_day"] <= t) & (ben["event_day"] > t - 365)]
+            s["benefit_cap_last_year"] = s.index.isin(capped["prop"]).astype(int)
+        s = s.fillna(0).reset_index()
+        s.insert(0, "uprn", uprn[s.pop("prop")])
+        s.insert(0, "as_of_month", m)
+        rows.append(s)
+    return pd.concat(rows, ignore_index=True)

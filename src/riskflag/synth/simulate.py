@@ -25,8 +25,9 @@ class WorldParams:
     """The world's stated defaults (synthetic-council.md)."""
 
     tenure_mix: tuple[float, float, float] = (0.64, 0.19, 0.17)
-    vacancy: tuple[float, float, float] = (0.03, 0.06, 0.03)
+    vacancy: tuple[float, float, float] = (0.03, 0.09, 0.03)
     ta_share_of_social: float = 0.03
+    social_reserve: float = 0.01
     young_at_home: tuple[float, float, float] = (0.10, 0.05, 0.08)
     staying_with_others: float = 0.006
     advice_only_rate: float = 0.0008
@@ -196,7 +197,7 @@ class World:
         self.gaz: Gazetteer = build(rng, n_props, p.tenure_mix)
         props = self.gaz.props
         self.n_props = len(props)
-        self.tenure = props["tenure"].to_numpy()
+        self.tenure = props["tenure"].to_numpy().copy()
         social = np.flatnonzero(self.tenure == ch.SOCIAL)
         self.is_ta = np.zeros(self.n_props, bool)
         self.is_ta[rng.choice(social, int(len(social) * p.ta_share_of_social), replace=False)] = True
@@ -370,23 +371,53 @@ class World:
         here = f["status"] != GONE
         return np.bincount(f["prop"][here], minlength=self.n_props)
 
-    def pick_homes(self, tenure: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    def pick_homes(self, tenure: np.ndarray, chain: bool = True) -> np.ndarray:
         """A distinct vacant home of each requested tenure; staying with others: any
-        occupied home that is not temporary accommodation."""
+        occupied home that is not temporary accommodation.
+
+        Moves the chain drew (chain=True) keep their tenure even when no home of it is free
+        (they then share an occupied one, counted in move_fallbacks), because the oracle
+        relies on it. Moves after a case closes are the council's doing: when no social home
+        is free, a private let is found instead."""
         rng = self.rng
         occ = self.occupancy()
         out = np.full(tenure.size, -1, np.int64)
-        for t in (ch.OWNER, ch.PRIVATE, ch.SOCIAL):
+        tenure = tenure.copy()
+        taken = np.zeros(self.n_props, bool)
+        for t in (ch.SOCIAL, ch.OWNER, ch.PRIVATE):
             want = np.flatnonzero(tenure == t)
             if want.size == 0:
                 continue
-            free = np.flatnonzero((occ == 0) & (self.tenure == t) & ~self.is_ta)
+            free = np.flatnonzero((occ == 0) & (self.tenure == t) & ~self.is_ta & ~taken)
+            if not chain and t == ch.SOCIAL:
+                # the allocations policy keeps a few lets back for transfers and emergencies
+                keep_back = int(self.params.social_reserve * ((self.tenure == t) & ~self.is_ta).sum())
+                free = free[: max(0, free.size - keep_back)]
             take = min(want.size, free.size)
             out[want[:take]] = rng.choice(free, take, replace=False)
-            if take < want.size:
-                self.counters["move_fallbacks"] += int(want.size - take)
+            taken[out[want[:take]]] = True
+            short = want[take:]
+            if short.size and t in (ch.OWNER, ch.PRIVATE):
+                # buy-to-let and its reverse: a vacant home changes between the two markets
+                other = ch.PRIVATE if t == ch.OWNER else ch.OWNER
+                spare = np.flatnonzero((occ == 0) & (self.tenure == other) & ~taken)
+                k = min(short.size, spare.size)
+                conv = rng.choice(spare, k, replace=False)
+                self.tenure[conv] = t
+                out[short[:k]] = conv
+                taken[conv] = True
+                self.counters["tenure_conversions"] = self.counters.get("tenure_conversions", 0) + int(k)
+                short = short[k:]
+            if short.size and not chain and t == ch.SOCIAL:
+                tenure[short] = ch.PRIVATE  # handled by the private pass below
+                continue
+            if short.size:
+                if chain:
+                    self.counters["move_fallbacks"] += int(short.size)
+                else:
+                    self.counters["council_move_fallbacks"] = self.counters.get("council_move_fallbacks", 0) + int(short.size)
                 others = np.flatnonzero((occ > 0) & ~self.is_ta)
-                out[want[take:]] = rng.choice(others, want.size - take)
+                out[short] = rng.choice(others, short.size)
         want = np.flatnonzero(tenure == ch.WITH_OTHERS)
         if want.size:
             hosts = np.flatnonzero((occ > 0) & ~self.is_ta)
@@ -562,7 +593,7 @@ class World:
         new_t = rng.choice([ch.PRIVATE, ch.SOCIAL], moved.size, p=[0.6, 0.4]).astype(np.int8)
         f.cols["T"][moved] = new_t
         f.cols["A"][moved] = 0
-        self._move_families(moved, self.pick_homes(new_t), m)
+        self._council_move(moved, new_t, m)
         # temporary accommodation
         occ = self.occupancy()
         free_ta = np.flatnonzero(self.is_ta & (occ == 0))
@@ -577,13 +608,19 @@ class World:
         rest = to_ta[k:]  # no temporary accommodation free: a private let is found instead
         f.cols["T"][rest] = ch.PRIVATE
         f.cols["C"][rest[f["C"][rest] == ch.YOUNG_AT_HOME]] = ch.SINGLE
-        self._move_families(rest, self.pick_homes(np.full(rest.size, ch.PRIVATE)), m)
+        self._council_move(rest, np.full(rest.size, ch.PRIVATE, np.int8), m)
         # leaving temporary accommodation for a social tenancy
         f.cols["status"][ta_due] = ACTIVE
         self._end_tenancies(ta_due, m)
         f.cols["T"][ta_due] = ch.SOCIAL
         f.cols["A"][ta_due] = 0
-        self._move_families(ta_due, self.pick_homes(np.full(ta_due.size, ch.SOCIAL)), m)
+        self._council_move(ta_due, np.full(ta_due.size, ch.SOCIAL, np.int8), m)
+
+    def _council_move(self, fids: np.ndarray, tenure: np.ndarray, m: int) -> None:
+        """A move the housing team arranges after a case: the tenure is the home's."""
+        dest = self.pick_homes(tenure, chain=False)
+        self.fam.cols["T"][fids] = self.tenure[dest]
+        self._move_families(fids, dest, m)
 
     def _move_families(self, fids: np.ndarray, dest: np.ndarray, m: int, with_young: bool = True) -> None:
         if fids.size == 0:
@@ -638,7 +675,7 @@ class World:
         rng, p = self.rng, self.params
         occ = self.occupancy()
         add = []
-        for t in (ch.OWNER, ch.PRIVATE, ch.SOCIAL):
+        for t in (ch.OWNER, ch.PRIVATE):  # social homes are let from the waiting list, not to newcomers
             pool = (self.tenure == t) & ~self.is_ta
             free = np.flatnonzero(pool & (occ == 0))
             reserve = int(pool.sum() * p.vacancy[t])

@@ -1,0 +1,3 @@
+from riskflag.cli import main
+
+main()

@@ -1,0 +1,110 @@
+"""Typed settings for one council, loaded from configs/council.yaml.
+
+Everything that differs between councils (where the files are, what each system calls its
+columns and codes, the horizon, each team's capacity) lives in configuration, so that adding
+a council is an edit to YAML, never to code. Unknown keys and wrong types are rejected with
+the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from riskflag.errors import ConfigError
+
+SOURCE_NAMES = (
+    "llpg", "area_deprivation", "council_tax", "benefits", "rent_accounts", "homelessness_cases",
+    "childrens_services", "adult_social_care", "asb_incidents", "education", "deaths",
+    "objections", "contacts",
+)  # fmt: skip
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(Strict):
+    """Where one source's deliveries are and how its columns and codes map onto the contract."""
+
+    path: str = Field(description="glob of delivery files, relative to data_folder")
+    format: Literal["csv", "parquet", "excel", "sql"] = "csv"
+    encoding: Literal["utf-8", "utf-8-sig", "cp1252"] = "utf-8"
+    delimiter: Literal[",", "|", "\t", ";"] = ","
+    date_format: str | None = None
+    query: str | None = None
+    url: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict, description="contract field -> source column")
+    values: dict[str, dict[str, str]] = Field(default_factory=dict, description="contract field -> {source code: contract value}")
+
+    @model_validator(mode="after")
+    def _sql_needs_query(self) -> SourceConfig:
+        if self.format == "sql" and not (self.query and self.url):
+            raise ValueError("a sql source needs both 'url' and 'query'")
+        return self
+
+
+class Team(Strict):
+    name: str
+    capacity: int = Field(gt=0, description="households the team can contact per list")
+    wards: list[str] = Field(default_factory=list, description="ward codes; empty = the whole borough")
+
+
+class CouncilInfo(Strict):
+    name: str
+    code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
+
+
+class CouncilConfig(Strict):
+    council: CouncilInfo
+    data_folder: Path
+    output_folder: Path = Path("../runs")
+    horizon_days: Literal[56, 182, 365] = 182
+    teams: list[Team] = Field(min_length=1)
+    sources: dict[str, SourceConfig]
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        unknown = sorted(set(v) - set(SOURCE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown source {unknown[0]!r}; expected one of {', '.join(SOURCE_NAMES)}")
+        return v
+
+
+def _location(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load_config(path: Path | str) -> CouncilConfig:
+    """Load and check a council config; relative folders are taken from the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        cfg = CouncilConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _location(err["loc"])
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f"; got {got!r}"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise ConfigError(f"{path}: {key}: {msg}{shown}") from None
+    base = path.resolve().parent
+    return cfg.model_copy(update={
+        "data_folder": (base / cfg.data_folder).resolve(),
+        "output_folder": (base / cfg.output_folder).resolve(),
+    })  # fmt: skip
