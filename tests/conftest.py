@@ -8,9 +8,9 @@ import os
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["DO_NOT_TRACK"] = "true"
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 SEED_SMALL = 7
 SEED_LARGE = 2024  # not a seed used while tuning the world's rates (those were 1, 3, 5 and 11)

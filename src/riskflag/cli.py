@@ -7,18 +7,18 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-import re  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Annotated  # noqa: E402
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from riskflag import __version__  # noqa: E402
-from riskflag.errors import UserError  # noqa: E402
+from riskflag import __version__
+from riskflag.errors import UserError
 
 app = typer.Typer(
     name="riskflag",
@@ -42,22 +42,32 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """riskflag: see `riskflag COMMAND --help`."""
 
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), console=console, transient=True,
-    )  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 @app.command()
 def synth(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the council into (replaced whole).")],
-    households: Annotated[int, typer.Option(min=200, max=2_000_000, help="Households in the borough.")] = 20_000,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder to write the council into (replaced whole).")
+    ],
+    households: Annotated[
+        int, typer.Option(min=200, max=2_000_000, help="Households in the borough.")
+    ] = 20_000,
     months: Annotated[int, typer.Option(min=26, max=240, help="Months simulated.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and arguments, same bytes.")] = 42,
     start: Annotated[str, typer.Option(help="First simulated month, YYYY-MM.")] = "2021-11",
@@ -75,9 +85,13 @@ def run_synth(out_dir: Path, households: int, months: int, seed: int, start: str
     with _progress() as bar:
         task = bar.add_task("Synthesising", total=1.0)
         return synthesise(
-            out_dir, households=households, months=months, seed=seed, start=start,
+            out_dir,
+            households=households,
+            months=months,
+            seed=seed,
+            start=start,
             progress=lambda msg, frac: bar.update(task, completed=frac, description=msg),
-        )  # fmt: skip
+        )
 
 
 def _print_synth(summary: dict) -> None:
@@ -110,7 +124,9 @@ def demo(
         _print_synth(summary)
     cfg = load_config(Path("configs/council.yaml"))
     out.print(f"Council config: configs/council.yaml ({cfg.council.name}; {len(cfg.sources)} sources mapped)")
-    out.print("Stages available so far: synthesise. Later stages (validate, link, train, nightly) plug in here.")
+    out.print(
+        "Stages available so far: synthesise. Later stages (validate, link, train, nightly) plug in here."
+    )
 
 
 def _same_demo(manifest: Path, households: int, seed: int) -> bool:

@@ -17,10 +17,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from riskflag.errors import ConfigError
 
 SOURCE_NAMES = (
-    "llpg", "area_deprivation", "council_tax", "benefits", "rent_accounts", "homelessness_cases",
-    "childrens_services", "adult_social_care", "asb_incidents", "education", "deaths",
-    "objections", "contacts",
-)  # fmt: skip
+    "llpg",
+    "area_deprivation",
+    "council_tax",
+    "benefits",
+    "rent_accounts",
+    "homelessness_cases",
+    "childrens_services",
+    "adult_social_care",
+    "asb_incidents",
+    "education",
+    "deaths",
+    "objections",
+    "contacts",
+)
 
 
 class Strict(BaseModel):
@@ -38,7 +48,9 @@ class SourceConfig(Strict):
     query: str | None = None
     url: str | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="contract field -> source column")
-    values: dict[str, dict[str, str]] = Field(default_factory=dict, description="contract field -> {source code: contract value}")
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="contract field -> {source code: contract value}"
+    )
 
     @model_validator(mode="after")
     def _sql_needs_query(self) -> SourceConfig:
@@ -104,7 +116,9 @@ def load_config(path: Path | str) -> CouncilConfig:
             msg = "unknown key"
         raise ConfigError(f"{path}: {key}: {msg}{shown}") from None
     base = path.resolve().parent
-    return cfg.model_copy(update={
-        "data_folder": (base / cfg.data_folder).resolve(),
-        "output_folder": (base / cfg.output_folder).resolve(),
-    })  # fmt: skip
+    return cfg.model_copy(
+        update={
+            "data_folder": (base / cfg.data_folder).resolve(),
+            "output_folder": (base / cfg.output_folder).resolve(),
+        }
+    )

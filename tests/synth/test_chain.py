@@ -57,10 +57,18 @@ def _monte_carlo(c: ch.Chain, start: np.ndarray, months: int, weight: float, n: 
             settle = sep[u >= flee_p + p.leaver_exit]
             if k < months and settle.size:
                 m = settle.size
-                add = {"Z": new["Z"][settle], "V": new["V"][settle], "P": new["P"][settle], "E": new["E"][settle],
-                       "U": new["U"][settle], "R": np.zeros(m, np.int8), "C": np.full(m, ch.SINGLE, np.int8),
-                       "A": np.zeros(m, np.int8), "L": np.zeros(m, np.int8),
-                       "T": rng.choice(4, m, p=np.asarray(p.leaver_tenure)).astype(np.int8)}  # fmt: skip
+                add = {
+                    "Z": new["Z"][settle],
+                    "V": new["V"][settle],
+                    "P": new["P"][settle],
+                    "E": new["E"][settle],
+                    "U": new["U"][settle],
+                    "R": np.zeros(m, np.int8),
+                    "C": np.full(m, ch.SINGLE, np.int8),
+                    "A": np.zeros(m, np.int8),
+                    "L": np.zeros(m, np.int8),
+                    "T": rng.choice(4, m, p=np.asarray(p.leaver_tenure)).astype(np.int8),
+                }
                 for v in ch.VARS:
                     s[v] = np.concatenate([s[v], add[v]])
                 sample = np.concatenate([sample, sample[idx[settle]]])

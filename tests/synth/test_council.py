@@ -17,8 +17,11 @@ from riskflag.synth.names import NICKNAMES
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
@@ -38,8 +41,13 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
 def _read(root: Path, rel: str) -> pd.DataFrame:
     source = rel.split("/")[0]
     spec = SOURCES.get(source, {"encoding": "utf-8", "delimiter": ","})
-    return pd.read_csv(root / "extracts" / rel, sep=spec["delimiter"], encoding=spec["encoding"], dtype=str,
-                       keep_default_na=False)  # fmt: skip
+    return pd.read_csv(
+        root / "extracts" / rel,
+        sep=spec["delimiter"],
+        encoding=spec["encoding"],
+        dtype=str,
+        keep_default_na=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +77,9 @@ def test_every_source_is_delivered_over_time(council_2k: Path) -> None:
     daily = [p.name for p in (ex / "benefits").glob("benefits_2026-10-*.csv")]
     assert len(daily) >= 15, "the final month is delivered night by night"
     contacts = _read(council_2k, "contacts/contacts_empty.csv")
-    assert list(contacts.columns) == ["HH_REF", "CONTACT_DATE", "OUTCOME", "SUPPORT_OFFERED"] and contacts.empty
+    assert (
+        list(contacts.columns) == ["HH_REF", "CONTACT_DATE", "OUTCOME", "SUPPORT_OFFERED"] and contacts.empty
+    )
 
 
 def test_encodings_and_delimiters_are_the_systems_own(council_2k: Path) -> None:
@@ -96,7 +106,9 @@ def test_ledger_and_keys_cover_every_row(council_2k: Path, ledger: pd.DataFrame,
     person_sources = keys[keys["source"] != "asb_incidents"]
     assert (person_sources["person_id"] >= 0).all()
     assert (keys["true_uprn"] > 0).all()
-    delivered = {str(p.relative_to(council_2k / "extracts")) for p in (council_2k / "extracts").rglob("*.csv")}
+    delivered = {
+        str(p.relative_to(council_2k / "extracts")) for p in (council_2k / "extracts").rglob("*.csv")
+    }
     reference = {p for p in delivered if p.split("/")[0] in ("llpg", "area_deprivation", "contacts")}
     assert set(counts.index) == delivered - reference
 
@@ -117,29 +129,48 @@ EVENTS = ("benefits", "homelessness_cases", "childrens_services", "adult_social_
     [
         ("name_typo", PEOPLE, 0.04, 0.012),
         ("name_swap", PEOPLE, 0.01, 0.005),
-        ("dob_missing", ("benefits", "homelessness_cases", "adult_social_care", "education", "deaths"), 0.05, 0.012),
+        (
+            "dob_missing",
+            ("benefits", "homelessness_cases", "adult_social_care", "education", "deaths"),
+            0.05,
+            0.012,
+        ),
         ("postcode_format", EVENTS, 0.25, 0.02),
         ("address_variant", EVENTS, 0.40, 0.02),
         ("duplicate_row", None, 0.005, 0.002),
         ("late_known", EVENTS, 0.08, 0.012),
-        ("impossible_value", ("council_tax", "rent_accounts", "benefits", "homelessness_cases"), 0.002, 0.0012),
+        (
+            "impossible_value",
+            ("council_tax", "rent_accounts", "benefits", "homelessness_cases"),
+            0.002,
+            0.0012,
+        ),
     ],
 )
-def test_fault_rates_match_the_defaults(ledger: pd.DataFrame, bit: str, sources: tuple | None, rate: float, tol: float) -> None:
+def test_fault_rates_match_the_defaults(
+    ledger: pd.DataFrame, bit: str, sources: tuple | None, rate: float, tol: float
+) -> None:
     observed, n = _rate(ledger, bit, sources)
     assert n > 2000
     assert abs(observed - rate) < tol, (bit, observed, n)
 
 
 def test_council_tax_lacks_most_dates_of_birth(council_2k: Path) -> None:
-    ct = _read(council_2k, next(p.name for p in (council_2k / "extracts" / "council_tax").glob("*history*")).join(["council_tax/", ""]))
+    ct = _read(
+        council_2k,
+        next(p.name for p in (council_2k / "extracts" / "council_tax").glob("*history*")).join(
+            ["council_tax/", ""]
+        ),
+    )
     first_rows = ct.drop_duplicates("ACCOUNT_REF")
     missing = (first_rows["LIABLE_DOB_1"] == "").mean()
     assert len(first_rows) > 1500
     assert 0.55 < missing < 0.65, missing
 
 
-def test_nicknames_where_one_exists(council_2k: Path, ledger: pd.DataFrame, keys: pd.DataFrame, persons: pd.DataFrame) -> None:
+def test_nicknames_where_one_exists(
+    council_2k: Path, ledger: pd.DataFrame, keys: pd.DataFrame, persons: pd.DataFrame
+) -> None:
     k = keys[keys["source"].isin(["homelessness_cases", "adult_social_care", "deaths", "education"])]
     k = k.merge(ledger, on=["file", "row"])
     first = persons.loc[k["person_id"], "first_name"].to_numpy()
@@ -150,7 +181,9 @@ def test_nicknames_where_one_exists(council_2k: Path, ledger: pd.DataFrame, keys
     assert ((k["faults"].to_numpy()[~has] & FAULT_BITS["nickname"]) == 0).all()
 
 
-def test_ledger_agrees_with_the_files(council_2k: Path, ledger: pd.DataFrame, keys: pd.DataFrame, persons: pd.DataFrame) -> None:
+def test_ledger_agrees_with_the_files(
+    council_2k: Path, ledger: pd.DataFrame, keys: pd.DataFrame, persons: pd.DataFrame
+) -> None:
     """Every flagged fault is visible in the file, and unflagged fields are clean."""
     led = ledger.set_index(["file", "row"])["faults"]
     checked = 0
@@ -167,7 +200,12 @@ def test_ledger_agrees_with_the_files(council_2k: Path, ledger: pd.DataFrame, ke
         if source == "benefits":
             pc, dob, first, last = df["POSTCODE"], df["CLMT_DOB"], df["CLMT_FORENAME"], df["CLMT_SURNAME"]
         elif source == "homelessness_cases":
-            pc, dob, first, last = df["LAST_SETTLED_POSTCODE"], df["APP_DOB"], df["APP_FORENAME"], df["APP_SURNAME"]
+            pc, dob, first, last = (
+                df["LAST_SETTLED_POSTCODE"],
+                df["APP_DOB"],
+                df["APP_FORENAME"],
+                df["APP_SURNAME"],
+            )
         elif source == "deaths":
             pc, dob, first, last = df["POSTCODE"], df["DOB"], df["DECEASED_FORENAME"], df["DECEASED_SURNAME"]
         else:
@@ -189,12 +227,21 @@ def test_ledger_agrees_with_the_files(council_2k: Path, ledger: pd.DataFrame, ke
         miss = (f & FAULT_BITS["dob_missing"]) > 0
         impossible = (f & FAULT_BITS["impossible_value"]) > 0
         assert (dob[miss] == "").all() and (dob[~miss] != "").all(), rel
-        clean = (f & (FAULT_BITS["name_typo"] | FAULT_BITS["nickname"] | FAULT_BITS["name_swap"] | FAULT_BITS["charset_folded"])) == 0
+        clean = (
+            f
+            & (
+                FAULT_BITS["name_typo"]
+                | FAULT_BITS["nickname"]
+                | FAULT_BITS["name_swap"]
+                | FAULT_BITS["charset_folded"]
+            )
+        ) == 0
         assert (first[clean].to_numpy() == truth["first_name"].to_numpy()[clean]).all(), rel
         assert (last[clean].to_numpy() == truth["last_name"].to_numpy()[clean]).all(), rel
         named = ~clean
         changed = (first[named].to_numpy() != truth["first_name"].to_numpy()[named]) | (
-            last[named].to_numpy() != truth["last_name"].to_numpy()[named])
+            last[named].to_numpy() != truth["last_name"].to_numpy()[named]
+        )
         assert changed.all(), rel
         if source == "benefits":
             dob_dt = pd.to_datetime(dob.where(dob != ""), format="%Y-%m-%d", errors="coerce")
@@ -230,3 +277,17 @@ def test_truth_has_what_evaluation_needs(council_2k: Path) -> None:
     assert all(not k.startswith("truth/") for k in manifest["files"]), "the manifest lists extracts only"
 
 
+def test_oracle_standard_error_is_recorded_and_small(council_2k: Path) -> None:
+    """The oracle is an exact recursion (checked against simulation in test_chain), so its
+    recorded standard error is zero: below a tenth of the cohort's base rate."""
+    truth = council_2k / "truth"
+    oracle = pd.read_parquet(truth / "oracle.parquet")
+    labels = pd.read_parquet(truth / "labels.parquet")
+    d = oracle.merge(labels, on=["as_of_month", "uprn", "horizon_days"])
+    d = d[(d["horizon_days"] == 182) & d["observed"] & ~d["censored"]]
+    base = d["label"].mean()
+    assert base > 0
+    assert oracle["std_error"].notna().all()
+    assert oracle["std_error"].max() < base / 10
+    summary = json.loads((truth / "summary.json").read_text())
+    assert "exact" in summary["oracle_method"]

@@ -38,8 +38,17 @@ import scipy.sparse as sp
 # C composition, A housing-cost arrears, L possession proceedings, T tenure.
 VARS: tuple[str, ...] = ("Z", "V", "P", "E", "U", "R", "C", "A", "L", "T")
 CARDS: dict[str, int] = {
-    "Z": 2, "V": 2, "P": 2, "E": 3, "U": 2, "R": 3, "C": 6, "A": 4, "L": 4, "T": 4,
-}  # fmt: skip
+    "Z": 2,
+    "V": 2,
+    "P": 2,
+    "E": 3,
+    "U": 2,
+    "R": 3,
+    "C": 6,
+    "A": 4,
+    "L": 4,
+    "T": 4,
+}
 SHAPE = tuple(CARDS[v] for v in VARS)
 N_STATES = int(np.prod(SHAPE))
 
@@ -147,9 +156,7 @@ class ChainParams:
 
 def encode(states: dict[str, np.ndarray]) -> np.ndarray:
     """Flat state index of each family (C order over VARS)."""
-    return np.ravel_multi_index(tuple(np.asarray(states[v]) for v in VARS), SHAPE).astype(
-        np.int64
-    )
+    return np.ravel_multi_index(tuple(np.asarray(states[v]) for v in VARS), SHAPE).astype(np.int64)
 
 
 def decode(index: np.ndarray) -> dict[str, np.ndarray]:
@@ -327,7 +334,9 @@ class Chain:
                     x[c, t] = 1 - (1 - p.out_migration[t]) * (1 - death)
         self.exit_rate = x
         self.death_share = np.where(
-            x > 0, np.where(np.arange(6)[:, None] == OLDER, p.death_older, p.death_other) / np.maximum(x, 1e-12), 0.0
+            x > 0,
+            np.where(np.arange(6)[:, None] == OLDER, p.death_older, p.death_other) / np.maximum(x, 1e-12),
+            0.0,
         )
         self.death_share[YOUNG_AT_HOME] = 0.0
 
@@ -457,9 +466,7 @@ class Chain:
         sep = new["Ev"] == EV_SEPARATION
         mats = []
         for mask in (~sep, sep):
-            mats.append(
-                sp.csr_matrix((prob[mask], (src[mask], dst[mask])), shape=(N_STATES, N_STATES))
-            )
+            mats.append(sp.csr_matrix((prob[mask], (src[mask], dst[mask])), shape=(N_STATES, N_STATES)))
         return mats[0], mats[1]
 
     @cached_property
@@ -471,12 +478,18 @@ class Chain:
         for t in range(4):
             out[:, t] = encode(
                 {
-                    "Z": s["Z"], "V": s["V"], "P": s["P"], "E": s["E"], "U": s["U"],
-                    "R": np.zeros(N_STATES, np.int8), "C": np.full(N_STATES, SINGLE),
-                    "A": np.zeros(N_STATES, np.int8), "L": np.zeros(N_STATES, np.int8),
+                    "Z": s["Z"],
+                    "V": s["V"],
+                    "P": s["P"],
+                    "E": s["E"],
+                    "U": s["U"],
+                    "R": np.zeros(N_STATES, np.int8),
+                    "C": np.full(N_STATES, SINGLE),
+                    "A": np.zeros(N_STATES, np.int8),
+                    "L": np.zeros(N_STATES, np.int8),
                     "T": np.full(N_STATES, t),
                 }
-            )  # fmt: skip
+            )
         return out
 
     def young_states(self, z: int, v: int) -> tuple[np.ndarray, np.ndarray]:
@@ -490,8 +503,18 @@ class Chain:
                         * (self.p.young_stress if u_ else 1 - self.p.young_stress)
                         * self.p.young_conflict[r_]
                     )
-                    st = {"Z": z, "V": v, "P": 0, "E": e_, "U": u_, "R": r_, "C": YOUNG_AT_HOME,
-                          "A": 0, "L": 0, "T": WITH_OTHERS}  # fmt: skip
+                    st = {
+                        "Z": z,
+                        "V": v,
+                        "P": 0,
+                        "E": e_,
+                        "U": u_,
+                        "R": r_,
+                        "C": YOUNG_AT_HOME,
+                        "A": 0,
+                        "L": 0,
+                        "T": WITH_OTHERS,
+                    }
                     idx.append(int(encode({k: np.asarray([st[k]]) for k in VARS})[0]))
                     pr.append(w)
         return np.asarray(idx), np.asarray(pr)
@@ -500,13 +523,17 @@ class Chain:
         n = z.shape[0]
         p = self.p
         return {
-            "Z": z.astype(np.int8), "V": v.astype(np.int8), "P": np.zeros(n, np.int8),
+            "Z": z.astype(np.int8),
+            "V": v.astype(np.int8),
+            "P": np.zeros(n, np.int8),
             "E": _draw(np.tile(p.young_employment, (n, 1)), rng, n),
             "U": (rng.random(n) < p.young_stress).astype(np.int8),
             "R": _draw(np.tile(p.young_conflict, (n, 1)), rng, n),
-            "C": np.full(n, YOUNG_AT_HOME, np.int8), "A": np.zeros(n, np.int8),
-            "L": np.zeros(n, np.int8), "T": np.full(n, WITH_OTHERS, np.int8),
-        }  # fmt: skip
+            "C": np.full(n, YOUNG_AT_HOME, np.int8),
+            "A": np.zeros(n, np.int8),
+            "L": np.zeros(n, np.int8),
+            "T": np.full(n, WITH_OTHERS, np.int8),
+        }
 
     def backward(self, weights: list[float], n_max: int) -> tuple[np.ndarray, np.ndarray]:
         """Survival values for every state, months remaining and final-month weight.

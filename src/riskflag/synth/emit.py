@@ -68,7 +68,14 @@ def _accounts(w: World, m: int) -> None:
         start = int(day[i]) if m > 0 else end_of_prev - int(w.rng.integers(30, 3650))
         if not w.is_ta[p]:
             w.prop_account[p] = len(w.acc["prop"])
-            for k, v in (("prop", p), ("family", fam), ("start", start), ("end", -1), ("arrears", 0.0), ("misses", 0)):
+            for k, v in (
+                ("prop", p),
+                ("family", fam),
+                ("start", start),
+                ("end", -1),
+                ("arrears", 0.0),
+                ("misses", 0),
+            ):
                 w.acc[k].append(v)
         if w.tenure[p] == ch.SOCIAL:
             w.prop_tenancy[p] = len(w.ten["prop"])
@@ -102,22 +109,33 @@ def _council_tax(w: World, m: int) -> None:
     miss = (w.rng.random(accs.size) < p_miss) & live_part
     pay_back = ~miss & (arrears[accs] > 0) & (w.rng.random(accs.size) < 0.35)
     arrears[accs] = np.where(miss, arrears[accs] + due, arrears[accs])
-    arrears[accs] = np.where(pay_back, np.maximum(arrears[accs] - due * w.rng.uniform(1, 4, accs.size), 0), arrears[accs])
+    arrears[accs] = np.where(
+        pay_back, np.maximum(arrears[accs] - due * w.rng.uniform(1, 4, accs.size), 0), arrears[accs]
+    )
     misses[accs] = np.where(miss, misses[accs] + 1, np.where(arrears[accs] <= 0, 0, misses[accs]))
     w.acc["arrears"] = arrears.round(2).tolist()
     w.acc["misses"] = misses.tolist()
     stage = np.select(
         [misses[accs] >= 6, misses[accs] >= 4, misses[accs] >= 3, misses[accs] >= 2, misses[accs] >= 1],
-        [5, 4, 3, 2, 1], 0,
+        [5, 4, 3, 2, 1],
+        0,
     )
     # adults in the home: single person discount
     adult = (pe["prop"] >= 0) & (pe["dob"] <= w.month_end_day(m) - 18 * 365.25)
     adults = np.bincount(pe["prop"][adult], minlength=w.n_props)[props]
     w.rec["council_tax"].add(
-        account=accs, prop=props, person1=f["lead"][fam], person2=f["partner"][fam], month=np.full(accs.size, m, np.int16),
-        arrears=arrears[accs].round(2), stage=stage.astype(np.int8), spd=adults == 1, ctr_weekly=ctr_weekly,
-        start_day=np.asarray(w.acc["start"])[accs], end_day=np.asarray(w.acc["end"])[accs],
-    )  # fmt: skip
+        account=accs,
+        prop=props,
+        person1=f["lead"][fam],
+        person2=f["partner"][fam],
+        month=np.full(accs.size, m, np.int16),
+        arrears=arrears[accs].round(2),
+        stage=stage.astype(np.int8),
+        spd=adults == 1,
+        ctr_weekly=ctr_weekly,
+        start_day=np.asarray(w.acc["start"])[accs],
+        end_day=np.asarray(w.acc["end"])[accs],
+    )
 
 
 def _rent(w: World, m: int) -> None:
@@ -133,7 +151,9 @@ def _rent(w: World, m: int) -> None:
     lo = np.asarray([r[0] for r in RENT_WEEKS])[a]
     hi = np.asarray([r[1] for r in RENT_WEEKS])[a]
     outside = (weeks < lo) | (weeks >= hi)
-    weeks = np.where(outside, w.rng.uniform(lo, hi), np.clip(weeks + w.rng.normal(0, 0.3, tens.size), lo, hi - 1e-3))
+    weeks = np.where(
+        outside, w.rng.uniform(lo, hi), np.clip(weeks + w.rng.normal(0, 0.3, tens.size), lo, hi - 1e-3)
+    )
     weeks = np.where((a == 0) & (w.rng.random(tens.size) < 0.7), 0.0, weeks)
     live_part = np.arange(tens.size) < live.size
     f.cols["rent_weeks"][fam[live_part]] = weeks[live_part]
@@ -152,10 +172,20 @@ def _rent(w: World, m: int) -> None:
     ttype = np.where(w.is_ta[props], "TA", np.where(month_end - start < 365, "INT", "SEC"))
     rent = w.weekly_rent[props]
     w.rec["rent_accounts"].add(
-        tenancy=tens, prop=props, person1=f["lead"][fam], person2=f["partner"][fam], month=np.full(tens.size, m, np.int16),
-        ttype=ttype, start_day=start, end_day=end, weekly_rent=rent, arrears=(weeks * rent).round(2),
-        nsp_day=nsp, order_day=order, eviction_day=np.where(evicted, end, -1),
-    )  # fmt: skip
+        tenancy=tens,
+        prop=props,
+        person1=f["lead"][fam],
+        person2=f["partner"][fam],
+        month=np.full(tens.size, m, np.int16),
+        ttype=ttype,
+        start_day=start,
+        end_day=end,
+        weekly_rent=rent,
+        arrears=(weeks * rent).round(2),
+        nsp_day=nsp,
+        order_day=order,
+        eviction_day=np.where(evicted, end, -1),
+    )
 
 
 def _present(w: World) -> np.ndarray:
@@ -185,8 +215,15 @@ def _benefits(w: World, m: int, active: np.ndarray, ev: np.ndarray) -> None:
     f.cols["ndd"][ndd] = True
     changed = active[np.isin(ev, (ch.EV_BIRTH, ch.EV_PARTNERING, ch.EV_SEPARATION))]
     change = changed[f["claim"][changed] >= 0]
-    rows = [(starting, "NEWCLAIM"), (cap, "CAP"), (susp, "SUSP"), (ndd, "NDD"), (over, "OVERPAY"),
-            (change, "CHANGE"), (ending, "END")]  # fmt: skip
+    rows = [
+        (starting, "NEWCLAIM"),
+        (cap, "CAP"),
+        (susp, "SUSP"),
+        (ndd, "NDD"),
+        (over, "OVERPAY"),
+        (change, "CHANGE"),
+        (ending, "END"),
+    ]
     for fids, kind in rows:
         if fids.size == 0:
             continue
@@ -198,10 +235,18 @@ def _benefits(w: World, m: int, active: np.ndarray, ev: np.ndarray) -> None:
         ctr = np.where(kind == "END", 0.0, (w.ct_bill[props] * 12 / 52 * 0.6)).round(2)
         uc = rng.random(fids.size) < min(0.95, 0.55 + 0.01 * max(m, 0))
         w.rec["benefits"].add(
-            claim=f["claim"][fids], event=np.full(fids.size, kind, dtype=object), event_day=w.day_in_month(m, fids.size),
-            person=f["lead"][fids], partner=f["partner"][fids], prop=props, hb_weekly=hb, ctr_weekly=ctr,
-            uc=uc, dependants=w._n_children(fids), disability=w.people["disabled"][f["lead"][fids]],
-        )  # fmt: skip
+            claim=f["claim"][fids],
+            event=np.full(fids.size, kind, dtype=object),
+            event_day=w.day_in_month(m, fids.size),
+            person=f["lead"][fids],
+            partner=f["partner"][fids],
+            prop=props,
+            hb_weekly=hb,
+            ctr_weekly=ctr,
+            uc=uc,
+            dependants=w._n_children(fids),
+            disability=w.people["disabled"][f["lead"][fids]],
+        )
     f.cols["claim"][ending] = -1
     f.cols["capped"][ending] = False
     f.cols["ndd"][ending] = False
@@ -224,18 +269,31 @@ def _childrens(w: World, m: int) -> None:
     child = kids[perm][first]
     fam = pe["family"][child]
     rr = f["R"][fam]
-    cat_p = np.where(rr[:, None] == 2, [[0.1, 0.4, 0.5]], np.where(rr[:, None] == 1, [[0.5, 0.4, 0.1]], [[0.7, 0.25, 0.05]]))
+    cat_p = np.where(
+        rr[:, None] == 2,
+        [[0.1, 0.4, 0.5]],
+        np.where(rr[:, None] == 1, [[0.5, 0.4, 0.1]], [[0.7, 0.25, 0.05]]),
+    )
     cat = ch._draw(cat_p, rng, fam.size)
-    src = np.where(rr == 2, rng.choice(["POL", "SCH", "HLT", "LA"], fam.size, p=[0.6, 0.2, 0.1, 0.1]),
-                   rng.choice(["POL", "SCH", "HLT", "LA", "OTH"], fam.size, p=[0.15, 0.4, 0.25, 0.1, 0.1]))  # fmt: skip
+    src = np.where(
+        rr == 2,
+        rng.choice(["POL", "SCH", "HLT", "LA"], fam.size, p=[0.6, 0.2, 0.1, 0.1]),
+        rng.choice(["POL", "SCH", "HLT", "LA", "OTH"], fam.size, p=[0.15, 0.4, 0.25, 0.1, 0.1]),
+    )
     dur_m = rng.integers(2, 13, fam.size)
     f.cols["cs_open"][fam] = m + dur_m
     day = w.day_in_month(m, fam.size)
     w.rec["childrens_services"].add(
-        referral=w._next_ids("cs", fam.size), person=child, carer1=f["lead"][fam], carer2=f["partner"][fam],
-        prop=f["prop"][fam], referral_day=day, category=np.asarray(["EH", "CIN", "CP"])[cat], source=src,
+        referral=w._next_ids("cs", fam.size),
+        person=child,
+        carer1=f["lead"][fam],
+        carer2=f["partner"][fam],
+        prop=f["prop"][fam],
+        referral_day=day,
+        category=np.asarray(["EH", "CIN", "CP"])[cat],
+        source=src,
         close_day=day + dur_m * 30 + rng.integers(0, 20, fam.size),
-    )  # fmt: skip
+    )
 
 
 def _adult_care(w: World, m: int) -> None:
@@ -261,9 +319,13 @@ def _adult_care(w: World, m: int) -> None:
     pe.cols["asc_end"][start] = m + dur
     day = w.day_in_month(m, start.size)
     w.rec["adult_social_care"].add(
-        episode=w._next_ids("asc", start.size), person=start, prop=pe["prop"][start], start_day=day,
-        end_day=day + dur * 30, reason=np.asarray(["MH", "LD", "PS", "SUB"])[reason],
-    )  # fmt: skip
+        episode=w._next_ids("asc", start.size),
+        person=start,
+        prop=pe["prop"][start],
+        start_day=day,
+        end_day=day + dur * 30,
+        reason=np.asarray(["MH", "LD", "PS", "SUB"])[reason],
+    )
 
 
 def _education(w: World, m: int) -> None:
@@ -277,16 +339,24 @@ def _education(w: World, m: int) -> None:
     kids = kids[(age >= 5) & (age < 16)]
     fam = pe["family"][kids]
     r, u, e, t = f["R"][fam], f["U"][fam], f["E"][fam], f["T"][fam]
-    absent = rng.random(kids.size) < 0.07 + 0.2 * (r >= 1) + 0.15 * u + 0.08 * (e == 2) + 0.1 * (t == ch.WITH_OTHERS)
+    absent = rng.random(kids.size) < 0.07 + 0.2 * (r >= 1) + 0.15 * u + 0.08 * (e == 2) + 0.1 * (
+        t == ch.WITH_OTHERS
+    )
     susp = rng.poisson(0.02 + 0.15 * (r == 2) + 0.05 * u + 0.03 * (r == 1))
     excl = rng.random(kids.size) < 0.0008 + 0.008 * (r == 2) + 0.003 * u
     year = int((w.start + m).astype("datetime64[Y]").astype(int) + 1970)
-    term = f"{year if cal != 11 else year}-{TERM_END[cal]}"
+    school_year = year if cal == 11 else year - 1  # the autumn term starts the school year
+    term = f"{school_year}-{(school_year + 1) % 100:02d} {TERM_END[cal]}"
     w.rec["education"].add(
-        person=kids, prop=pe["prop"][kids], term=np.full(kids.size, term, dtype=object),
-        term_end_day=np.full(kids.size, end), fsm=(e >= 1) & (f["claim"][fam] >= 0), persistent_absence=absent,
-        suspensions=susp.astype(np.int16), exclusion_day=np.where(excl, end - rng.integers(0, 80, kids.size), -1),
-    )  # fmt: skip
+        person=kids,
+        prop=pe["prop"][kids],
+        term=np.full(kids.size, term, dtype=object),
+        term_end_day=np.full(kids.size, end),
+        fsm=(e >= 1) & (f["claim"][fam] >= 0),
+        persistent_absence=absent,
+        suspensions=susp.astype(np.int16),
+        exclusion_day=np.where(excl, end - rng.integers(0, 80, kids.size), -1),
+    )
 
 
 def _asb(w: World, m: int) -> None:
@@ -298,17 +368,29 @@ def _asb(w: World, m: int) -> None:
     if inc.size == 0:
         return
     da = (f["R"][inc] == 2) & (f["C"][inc] != ch.YOUNG_AT_HOME)
-    cat = np.where(da, "DOM", rng.choice(["NOISE", "NEIGH", "CRIMDAM", "YOUTH"], inc.size, p=[0.45, 0.3, 0.15, 0.1]))
-    role = np.where(da, rng.choice(["V", "P"], inc.size, p=[0.7, 0.3]), rng.choice(["V", "P", "W"], inc.size, p=[0.4, 0.35, 0.25]))
+    cat = np.where(
+        da, "DOM", rng.choice(["NOISE", "NEIGH", "CRIMDAM", "YOUTH"], inc.size, p=[0.45, 0.3, 0.15, 0.1])
+    )
+    role = np.where(
+        da,
+        rng.choice(["V", "P"], inc.size, p=[0.7, 0.3]),
+        rng.choice(["V", "P", "W"], inc.size, p=[0.4, 0.35, 0.25]),
+    )
     w.rec["asb_incidents"].add(
-        incident=w._next_ids("asb", inc.size), person=f["lead"][inc], prop=f["prop"][inc],
-        day=w.day_in_month(m, inc.size), category=cat, role=role,
-    )  # fmt: skip
+        incident=w._next_ids("asb", inc.size),
+        person=f["lead"][inc],
+        prop=f["prop"][inc],
+        day=w.day_in_month(m, inc.size),
+        category=cat,
+        role=role,
+    )
 
 
 def _objections(w: World, m: int) -> None:
     pe, rng = w.people, w.rng
-    adults = np.flatnonzero((pe["exit_month"] < 0) & (pe["role"] <= 1) & (pe["objected"] < 0) & (pe["prop"] >= 0))
+    adults = np.flatnonzero(
+        (pe["exit_month"] < 0) & (pe["role"] <= 1) & (pe["objected"] < 0) & (pe["prop"] >= 0)
+    )
     obj = adults[rng.random(adults.size) < w.params.objection_rate]
     if obj.size == 0:
         return
@@ -316,6 +398,10 @@ def _objections(w: World, m: int) -> None:
     pe.cols["objected"][obj[upheld]] = m
     day = w.day_in_month(m, obj.size)
     w.rec["objections"].add(
-        objection=w._next_ids("objection", obj.size), person=obj, prop=pe["prop"][obj], received_day=day,
-        status=np.where(upheld, "UPHELD", "NOT_UPHELD"), decided_day=day + rng.integers(5, 30, obj.size),
-    )  # fmt: skip
+        objection=w._next_ids("objection", obj.size),
+        person=obj,
+        prop=pe["prop"][obj],
+        received_day=day,
+        status=np.where(upheld, "UPHELD", "NOT_UPHELD"),
+        decided_day=day + rng.integers(5, 30, obj.size),
+    )

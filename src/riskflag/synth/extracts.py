@@ -19,6 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from riskflag.synth import faults as fl
 from riskflag.synth.faults import FAULT_BITS, FaultRates
@@ -36,8 +40,18 @@ SOURCES: dict[str, dict[str, str]] = {
     "council_tax": {"kind": "snapshot", "encoding": "cp1252", "delimiter": ",", "date": "%d/%m/%Y"},
     "rent_accounts": {"kind": "snapshot", "encoding": "utf-8", "delimiter": ",", "date": "%d-%b-%Y"},
     "benefits": {"kind": "delta", "encoding": "cp1252", "delimiter": ",", "date": "%Y-%m-%d"},
-    "homelessness_cases": {"kind": "current_state", "encoding": "utf-8", "delimiter": ",", "date": "%d/%m/%Y"},
-    "childrens_services": {"kind": "current_state", "encoding": "utf-8", "delimiter": ",", "date": "%Y-%m-%d"},
+    "homelessness_cases": {
+        "kind": "current_state",
+        "encoding": "utf-8",
+        "delimiter": ",",
+        "date": "%d/%m/%Y",
+    },
+    "childrens_services": {
+        "kind": "current_state",
+        "encoding": "utf-8",
+        "delimiter": ",",
+        "date": "%Y-%m-%d",
+    },
     "adult_social_care": {"kind": "current_state", "encoding": "utf-8", "delimiter": ",", "date": "%d/%m/%Y"},
     "asb_incidents": {"kind": "delta", "encoding": "utf-8", "delimiter": "|", "date": "%d/%m/%Y"},
     "education": {"kind": "delta", "encoding": "utf-8-sig", "delimiter": ",", "date": "%Y-%m-%d"},
@@ -48,45 +62,106 @@ SOURCES: dict[str, dict[str, str]] = {
 ALT_DATE = {"%d/%m/%Y": "%Y-%m-%d", "%Y-%m-%d": "%d/%m/%Y", "%d-%b-%Y": "%d/%m/%Y"}
 
 
+LEDGER_SCHEMA = pa.schema(
+    [("file", pa.string()), ("row", pa.int32()), ("faults", pa.int32()), ("faults_2", pa.int32())]
+)
+KEYS_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("file", pa.string()),
+        ("row", pa.int32()),
+        ("record", pa.string()),
+        ("person_id", pa.int32()),
+        ("person2_id", pa.int32()),
+        ("true_uprn", pa.int64()),
+        ("address_uprn", pa.int64()),
+        ("event_date", pa.date32()),
+    ]
+)
+
+
 @dataclass
 class Out:
-    """Accumulates files written, the fault ledger and the record keys of the truth."""
+    """Writes delivery files, and streams the fault ledger and record keys to the truth
+    folder so that a large council never holds them in memory whole."""
 
     root: Path
-    files: dict[str, str] = field(default_factory=dict)
-    ledger: list[pd.DataFrame] = field(default_factory=list)
-    keys: list[pd.DataFrame] = field(default_factory=list)
+    truth: Path
+    started: set[str] = field(default_factory=set)
 
-    def write(self, source: str, name: str, df: pd.DataFrame, append: bool = False) -> Path:
+    def __post_init__(self) -> None:
+        self.truth.mkdir(parents=True, exist_ok=True)
+        self.ledger = pq.ParquetWriter(self.truth / "fault_ledger.parquet", LEDGER_SCHEMA)
+        self.keys = pq.ParquetWriter(self.truth / "record_keys.parquet", KEYS_SCHEMA)
+        self.rows = 0
+
+    def write(self, source: str, name: str, df: pd.DataFrame) -> Path:
+        """Write df to a delivery file; a file written before in this run is appended to."""
         spec = SOURCES.get(source, {"encoding": "utf-8", "delimiter": ","})
         path = self.root / "extracts" / source / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.StringIO()
-        df.to_csv(buf, index=False, header=not append, sep=spec["delimiter"], quoting=csv.QUOTE_MINIMAL,
-                  lineterminator="\r\n")  # fmt: skip
+        append = str(path) in self.started
+        self.started.add(str(path))
+        table = pa.Table.from_pandas(df.astype(str), preserve_index=False)
+        buf = io.BytesIO()
+        options = pacsv.WriteOptions(
+            include_header=not append, delimiter=spec["delimiter"], quoting_style="needed"
+        )
+        pacsv.write_csv(table, buf, write_options=options)
         data = buf.getvalue()
         enc = spec["encoding"]
-        if append:
-            enc = "utf-8" if enc == "utf-8-sig" else enc
+        if enc == "cp1252":
+            data = data.decode("utf-8").encode("cp1252")
+        elif enc == "utf-8-sig" and not append:
+            data = b"\xef\xbb\xbf" + data
         with open(path, "ab" if append else "wb") as fh:
-            fh.write(data.encode(enc, errors="replace"))
+            fh.write(data)
         return path
+
+    def log(self, ledger: pa.Table, keys: pa.Table) -> None:
+        self.ledger.write_table(ledger.cast(LEDGER_SCHEMA))
+        self.keys.write_table(keys.cast(KEYS_SCHEMA))
+        self.rows += ledger.num_rows
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.keys.close()
 
 
 def days_to_str(days: np.ndarray, fmt: str) -> np.ndarray:
-    """Days since 1970 as text; -1 (no such date) and NO_DATE (a missing birth date) are blank."""
+    """Days since 1970 as text; -1 (no such date) and NO_DATE (a missing birth date) are blank.
+
+    Each distinct day is formatted once: extracts repeat the same few thousand dates."""
     d = np.asarray(days, dtype=np.int64)
-    blank = (d == -1) | (d == fl.NO_DATE)
-    out = pd.Series(pd.to_datetime(np.where(blank, 0, d), unit="D")).dt.strftime(fmt).to_numpy(dtype=object)
-    out[blank] = ""
-    return out
+    uniq, inv = np.unique(d, return_inverse=True)
+    blank = (uniq == -1) | (uniq == fl.NO_DATE)
+    text = pd.Series(pd.to_datetime(np.where(blank, 0, uniq), unit="D")).dt.strftime(fmt).to_numpy(dtype=object)
+    text[blank] = ""
+    return text[inv.reshape(-1)]
+
+
+def pc_divide_text(pence: np.ndarray) -> np.ndarray:
+    """Whole pence as '1234.50' text, without a Python-level loop."""
+    p = np.asarray(pence, dtype=np.int64)
+    sign = np.where(p < 0, "-", "")
+    a = np.abs(p)
+    pounds = pa.array(a // 100).cast(pa.string()).to_numpy(zero_copy_only=False)
+    cents = pa.compute.utf8_lpad(pa.array(a % 100).cast(pa.string()), 2, "0").to_numpy(zero_copy_only=False)
+    return np.array(pd.Series(sign, dtype=object) + pounds + "." + cents, dtype=object)
 
 
 class Extracts:
-    def __init__(self, w: World, out: Path, rates: FaultRates, go_live: int, seed: int,
-                 progress: Callable[[str], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        w: World,
+        out: Path,
+        rates: FaultRates,
+        go_live: int,
+        seed: int,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.w = w
-        self.o = Out(out)
+        self.o = Out(out, out / "truth")
         self.rates = rates
         self.go_live = go_live
         self.rng = np.random.default_rng(seed + 7919)
@@ -98,6 +173,7 @@ class Extracts:
         self.addr, self.pc = props["address"].to_numpy(), props["postcode"].to_numpy()
         self.month_end = (w.month_start[1:] - EPOCH).astype(np.int64) - 1
         self.last = w.months - 1
+        self.next_row: dict[str, int] = {}
 
     # --- deliveries --------------------------------------------------------------------
 
@@ -105,9 +181,14 @@ class Extracts:
         """Delivery label of each record from the day the council knew it."""
         m = np.searchsorted(self.month_end, known_day, side="left")
         label = np.where(
-            m < self.go_live, "history",
-            np.where((m >= self.last) & daily, "day:" + pd.Series(known_day).astype(str).to_numpy(), "month:" + m.astype(str)),
-        )  # fmt: skip
+            m < self.go_live,
+            "history",
+            np.where(
+                (m >= self.last) & daily,
+                "day:" + pd.Series(known_day).astype(str).to_numpy(),
+                "month:" + m.astype(str),
+            ),
+        )
         return label
 
     def file_name(self, source: str, label: str) -> str:
@@ -118,8 +199,16 @@ class Extracts:
         day = self.month_end[int(v)] if kind == "month" else int(v)
         return f"{source}_{days_to_str([day], '%Y-%m-%d')[0]}.csv"
 
-    def emit(self, source: str, df: pd.DataFrame, known: np.ndarray, bits: np.ndarray, keys: pd.DataFrame,
-             daily: bool = True, bits2: np.ndarray | None = None) -> None:  # fmt: skip
+    def emit(
+        self,
+        source: str,
+        df: pd.DataFrame,
+        known: np.ndarray,
+        bits: np.ndarray,
+        keys: pd.DataFrame,
+        daily: bool = True,
+        bits2: np.ndarray | None = None,
+    ) -> None:
         """Duplicate a few rows, split by delivery, write files, and log ledger and keys."""
         rng = self.rng
         bits2 = np.zeros(len(df), np.int32) if bits2 is None else bits2.astype(np.int32)
@@ -140,19 +229,32 @@ class Extracts:
         for label in pd.unique(labels):
             sel = np.flatnonzero(labels == label)
             name = self.file_name(source, label)
+            rel = f"{source}/{name}"
+            first = self.next_row.get(rel, 1)
+            self.next_row[rel] = first + sel.size
             self.o.write(source, name, df.iloc[sel])
-            self.o.ledger.append(pd.DataFrame({"file": f"{source}/{name}", "row": np.arange(1, sel.size + 1),
-                                               "faults": bits[sel].astype(np.int32),
-                                               "faults_2": bits2[sel]}))  # fmt: skip
-            k = keys.iloc[sel].copy()
-            k.insert(0, "row", np.arange(1, sel.size + 1))
-            k.insert(0, "file", f"{source}/{name}")
-            k.insert(0, "source", source)
-            self.o.keys.append(k)
+            rows = np.arange(first, first + sel.size, dtype=np.int32)
+            k = keys.iloc[sel]
+            addr = k["address_uprn"] if "address_uprn" in k else k["true_uprn"]
+            self.o.log(
+                pa.table({"file": pa.array([rel] * sel.size), "row": rows, "faults": bits[sel].astype(np.int32),
+                          "faults_2": bits2[sel]}),
+                pa.table({
+                    "source": pa.array([source] * sel.size), "file": pa.array([rel] * sel.size), "row": rows,
+                    "record": pa.array(k["record"].astype(str).to_numpy(), pa.string()),
+                    "person_id": k["person_id"].to_numpy().astype(np.int32),
+                    "person2_id": k["person2_id"].to_numpy().astype(np.int32),
+                    "true_uprn": k["true_uprn"].to_numpy().astype(np.int64),
+                    "address_uprn": addr.to_numpy().astype(np.int64),
+                    "event_date": pa.array(k["event_day"].to_numpy().astype(np.int32), pa.date32()),
+                }),
+            )
 
     # --- shared field builders ---------------------------------------------------------
 
-    def person_fields(self, person: np.ndarray, dob_missing: float, encoding: str = "utf-8") -> tuple[dict, np.ndarray]:
+    def person_fields(
+        self, person: np.ndarray, dob_missing: float, encoding: str = "utf-8"
+    ) -> tuple[dict, np.ndarray]:
         pe = self.w.people
         ok = person >= 0
         p = np.where(ok, person, 0)
@@ -169,7 +271,9 @@ class Extracts:
         bits = np.where(ok, b1 | b2, 0)
         return {"first": first, "last": last, "dob": dob, "nino": ni}, bits
 
-    def address_fields(self, person: np.ndarray, prop: np.ndarray, month: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
+    def address_fields(
+        self, person: np.ndarray, prop: np.ndarray, month: np.ndarray
+    ) -> tuple[dict, np.ndarray, np.ndarray]:
         """Free-text address and postcode; stale after a recent move. Returns the property
         the text names (-1 when it is outside the borough)."""
         pe = self.w.people
@@ -187,7 +291,9 @@ class Extracts:
         text = self.addr[sp].copy()
         var = self.rng.random(prop.size) < self.rates.address_variant
         if var.any():
-            text[var] = fl.address_variant(self.rng, self.sao[sp[var]], self.pao[sp[var]], self.street[sp[var]], self.town[sp[var]])
+            text[var] = fl.address_variant(
+                self.rng, self.sao[sp[var]], self.pao[sp[var]], self.street[sp[var]], self.town[sp[var]]
+            )
             bits[var] |= FAULT_BITS["address_variant"]
         base_pc = self.pc[sp].copy()
         if oob.any():
@@ -222,108 +328,193 @@ class Extracts:
     # --- sources -----------------------------------------------------------------------
 
     def write_all(self) -> None:
-        for name in ("llpg", "area_deprivation", "council_tax", "rent_accounts", "benefits",
-                     "homelessness_cases", "childrens_services", "adult_social_care", "asb_incidents",
-                     "education", "deaths", "objections", "contacts"):  # fmt: skip
+        for name in (
+            "llpg",
+            "area_deprivation",
+            "council_tax",
+            "rent_accounts",
+            "benefits",
+            "homelessness_cases",
+            "childrens_services",
+            "adult_social_care",
+            "asb_incidents",
+            "education",
+            "deaths",
+            "objections",
+            "contacts",
+        ):
             self.progress(name)
             getattr(self, f"_{name}")()
+        self.o.close()
 
     def _llpg(self) -> None:
         props = self.w.gaz.props
-        df = pd.DataFrame({
-            "UPRN": props["uprn"], "SAO_TEXT": np.where(props["sao"] > 0, "Flat " + props["sao"].astype(str), ""),
-            "PAO_START_NUMBER": props["pao"], "STREET_DESCRIPTION": props["street"], "TOWN_NAME": props["town"],
-            "POSTCODE_LOCATOR": props["postcode"], "LSOA21CD": props["lsoa"], "WARD_CODE": props["ward_code"],
-            "CLASSIFICATION_CODE": props["class_code"],
-        })  # fmt: skip
+        df = pd.DataFrame(
+            {
+                "UPRN": props["uprn"],
+                "SAO_TEXT": np.where(props["sao"] > 0, "Flat " + props["sao"].astype(str), ""),
+                "PAO_START_NUMBER": props["pao"],
+                "STREET_DESCRIPTION": props["street"],
+                "TOWN_NAME": props["town"],
+                "POSTCODE_LOCATOR": props["postcode"],
+                "LSOA21CD": props["lsoa"],
+                "WARD_CODE": props["ward_code"],
+                "CLASSIFICATION_CODE": props["class_code"],
+            }
+        )
         name = f"llpg_{days_to_str([self.month_end[self.last]], '%Y-%m-%d')[0]}.csv"
         self.o.write("llpg", name, df)
 
     def _area_deprivation(self) -> None:
         ls = self.w.gaz.lsoas
-        df = pd.DataFrame({
-            "LSOA code (2021)": ls["lsoa"], "Index of Multiple Deprivation (IMD) Decile": ls["imd_decile"],
-            "Income Rank": ls["income_rank"], "Employment Rank": ls["employment_rank"],
-        })  # fmt: skip
+        df = pd.DataFrame(
+            {
+                "LSOA code (2021)": ls["lsoa"],
+                "Index of Multiple Deprivation (IMD) Decile": ls["imd_decile"],
+                "Income Rank": ls["income_rank"],
+                "Employment Rank": ls["employment_rank"],
+            }
+        )
         self.o.write("area_deprivation", "imd_2025.csv", df)
+
+    def _by_month(self, rec: pd.DataFrame):
+        """Monthly slices of a snapshot source's records (they were recorded in month order)."""
+        months = rec["month"].to_numpy()
+        edges = np.flatnonzero(np.diff(months)) + 1
+        for lo, hi in zip(np.r_[0, edges], np.r_[edges, months.size], strict=True):
+            yield int(months[lo]), rec.iloc[lo:hi]
 
     def _council_tax(self) -> None:
         rec = self.w.rec["council_tax"].frame()
         if rec.empty:
             return
         # names are typed once per account and repeat in every monthly row
-        acc = rec.drop_duplicates("account").set_index("account")
+        acc = rec.drop_duplicates("account").set_index("account").sort_index()
         n = len(acc)
         p1, b1 = self.person_fields(acc["person1"].to_numpy(), self.rates.dob_missing_council_tax, "cp1252")
         p2, b2 = self.person_fields(acc["person2"].to_numpy(), self.rates.dob_missing_council_tax, "cp1252")
-        joint = (acc["person2"].to_numpy() >= 0) & (p1["last"] == p2["last"]) & (self.rng.random(n) < 0.3)
-        name1 = (pd.Series(p1["last"]).str.upper() + ", " + pd.Series(p1["first"]).str.upper()).to_numpy(dtype=object)
-        name1[joint] = (pd.Series(p1["last"][joint]).str.upper() + ", " + pd.Series(p1["first"][joint]) + " & " + pd.Series(p2["first"][joint])).to_numpy(dtype=object)
-        name2 = np.where(acc["person2"].to_numpy() >= 0, (pd.Series(p2["last"]).str.upper() + ", " + pd.Series(p2["first"]).str.upper()).to_numpy(dtype=object), "")
-        name2[joint] = ""
-        refs = np.asarray([f"{900000000 + int(a):09d}" for a in acc.index])
-        name_bits = FAULT_BITS["name_typo"] | FAULT_BITS["nickname"] | FAULT_BITS["name_swap"] | FAULT_BITS["charset_folded"]
-        pos = pd.Index(acc.index).get_indexer(rec["account"].to_numpy())
-        n_rows = len(rec)
-        bits = b1[pos].astype(np.int32)
-        bits2 = (b2 & name_bits)[pos].astype(np.int32)
-        arrears = rec["arrears"].to_numpy().copy()
-        stage = np.asarray(STAGE_CODES, dtype=object)[rec["stage"].to_numpy()]
-        bad = self.impossible(n_rows, bits)
-        neg = bad & (self.rng.random(n_rows) < 0.5)
-        arrears[neg] = -np.abs(arrears[neg]) - 1
-        stage[bad & ~neg] = "XX9"
-        money = np.asarray([f"{a:.2f}" for a in arrears], dtype=object)
-        txt = self.rng.random(n_rows) < self.rates.money_as_text
-        money[txt] = [f"£{a:,.2f}" for a in arrears[txt]]
-        bits |= np.where(txt, FAULT_BITS["money_as_text"], 0).astype(np.int32)
-        bal_day = self.month_end[rec["month"].to_numpy()]
-        df = pd.DataFrame({
-            "ACCOUNT_REF": refs[pos], "PROPERTY_REF": self.uprn[rec["prop"].to_numpy()],
-            "LIABLE_NAME_1": name1[pos], "LIABLE_DOB_1": days_to_str(p1["dob"], "%d/%m/%Y")[pos],
-            "LIABLE_NAME_2": name2[pos], "BALANCE_DATE": days_to_str(bal_day, "%d/%m/%Y"),
-            "ARREARS": money, "RECOVERY_STAGE": stage, "SPD": np.where(rec["spd"], "Y", "N"),
-            "CTR_WEEKLY": rec["ctr_weekly"].map("{:.2f}".format), "ACC_START": days_to_str(rec["start_day"].to_numpy(), "%d/%m/%Y"),
-            "ACC_END": days_to_str(rec["end_day"].to_numpy(), "%d/%m/%Y"),
-        })  # fmt: skip
-        keys = pd.DataFrame({"record": refs[pos], "person_id": rec["person1"].to_numpy(), "person2_id": rec["person2"].to_numpy(),
-                             "true_uprn": self.uprn[rec["prop"].to_numpy()], "event_day": bal_day})  # fmt: skip
-        self.emit("council_tax", df, bal_day, bits, keys, daily=False, bits2=bits2)
+        has2 = acc["person2"].to_numpy() >= 0
+        joint = has2 & (p1["last"] == p2["last"]) & (self.rng.random(n) < 0.3)
+        up = lambda a: pd.Series(a, dtype=object).str.upper()  # noqa: E731
+        name1 = np.array(up(p1["last"]) + ", " + up(p1["first"]), dtype=object)
+        name1[joint] = (
+            up(p1["last"][joint])
+            + ", "
+            + pd.Series(p1["first"][joint], dtype=object)
+            + " & "
+            + pd.Series(p2["first"][joint], dtype=object)
+        ).to_numpy(dtype=object)
+        name2 = np.where(has2 & ~joint, (up(p2["last"]) + ", " + up(p2["first"])).to_numpy(dtype=object), "")
+        dob1 = days_to_str(p1["dob"], "%d/%m/%Y")
+        refs = np.asarray([f"{900000000 + int(a):09d}" for a in acc.index], dtype=object)
+        name_bits = (
+            FAULT_BITS["name_typo"]
+            | FAULT_BITS["nickname"]
+            | FAULT_BITS["name_swap"]
+            | FAULT_BITS["charset_folded"]
+        )
+        b2 = np.where(has2, b2 & name_bits, 0)
+        index = pd.Index(acc.index)
+        for m, chunk in self._by_month(rec):
+            pos = index.get_indexer(chunk["account"].to_numpy())
+            n_rows = len(chunk)
+            bits = b1[pos].astype(np.int32)
+            arrears = chunk["arrears"].to_numpy().astype(float)
+            stage = np.asarray(STAGE_CODES, dtype=object)[chunk["stage"].to_numpy()]
+            bad = self.impossible(n_rows, bits)
+            neg = bad & (self.rng.random(n_rows) < 0.5)
+            arrears[neg] = -np.abs(arrears[neg]) - 1
+            stage[bad & ~neg] = "XX9"
+            money = pc_divide_text(np.round(arrears * 100).astype(np.int64))
+            txt = self.rng.random(n_rows) < self.rates.money_as_text
+            money[txt] = [f"£{a:,.2f}" for a in arrears[txt]]
+            bits |= np.where(txt, FAULT_BITS["money_as_text"], 0).astype(np.int32)
+            bal_day = np.full(n_rows, self.month_end[m])
+            df = pd.DataFrame(
+                {
+                    "ACCOUNT_REF": refs[pos],
+                    "PROPERTY_REF": self.uprn[chunk["prop"].to_numpy()],
+                    "LIABLE_NAME_1": name1[pos],
+                    "LIABLE_DOB_1": dob1[pos],
+                    "LIABLE_NAME_2": name2[pos],
+                    "BALANCE_DATE": days_to_str(bal_day[:1], "%d/%m/%Y")[0],
+                    "ARREARS": money,
+                    "RECOVERY_STAGE": stage,
+                    "SPD": np.where(chunk["spd"].to_numpy(), "Y", "N"),
+                    "CTR_WEEKLY": pc_divide_text(
+                        np.round(chunk["ctr_weekly"].to_numpy() * 100).astype(np.int64)
+                    ),
+                    "ACC_START": days_to_str(chunk["start_day"].to_numpy(), "%d/%m/%Y"),
+                    "ACC_END": days_to_str(chunk["end_day"].to_numpy(), "%d/%m/%Y"),
+                }
+            )
+            keys = pd.DataFrame(
+                {
+                    "record": refs[pos],
+                    "person_id": chunk["person1"].to_numpy(),
+                    "person2_id": chunk["person2"].to_numpy(),
+                    "true_uprn": self.uprn[chunk["prop"].to_numpy()],
+                    "event_day": bal_day,
+                }
+            )
+            self.emit("council_tax", df, bal_day, bits, keys, daily=False, bits2=b2[pos])
 
     def _rent_accounts(self) -> None:
         rec = self.w.rec["rent_accounts"].frame()
         if rec.empty:
             return
-        ten = rec.drop_duplicates("tenancy").set_index("tenancy")
+        ten = rec.drop_duplicates("tenancy").set_index("tenancy").sort_index()
         p1, b1 = self.person_fields(ten["person1"].to_numpy(), self.rates.dob_missing)
         p2, b2 = self.person_fields(ten["person2"].to_numpy(), self.rates.dob_missing)
-        pos = pd.Index(ten.index).get_indexer(rec["tenancy"].to_numpy())
-        refs = np.asarray([f"T{700000 + int(t):07d}" for t in ten.index])
-        bits = b1[pos].astype(np.int32)
-        bits2 = b2[pos].astype(np.int32)
-        n = len(rec)
-        arrears = rec["arrears"].to_numpy().copy()
-        bad = self.impossible(n, bits)
-        arrears[bad] = -np.abs(arrears[bad]) - 1
-        snap = self.month_end[rec["month"].to_numpy()]
         fmt = SOURCES["rent_accounts"]["date"]
-        ttype = rec["ttype"].to_numpy().astype(object)
-        df = pd.DataFrame({
-            "TENANCY_REF": refs[pos], "UPRN": self.uprn[rec["prop"].to_numpy()],
-            "TENANT1_FORENAME": p1["first"][pos], "TENANT1_SURNAME": p1["last"][pos],
-            "TENANT1_DOB": days_to_str(p1["dob"], fmt)[pos], "TENANT2_FORENAME": p2["first"][pos],
-            "TENANT2_SURNAME": p2["last"][pos], "TENANT2_DOB": days_to_str(p2["dob"], fmt)[pos],
-            "TENANCY_TYPE": ttype, "TENANCY_START": days_to_str(rec["start_day"].to_numpy(), fmt),
-            "TENANCY_END": days_to_str(rec["end_day"].to_numpy(), fmt), "WEEKLY_RENT": rec["weekly_rent"].map("{:.2f}".format),
-            "ARREARS_BAL": np.char.mod("%.2f", arrears), "NOSP_DATE": days_to_str(rec["nsp_day"].to_numpy(), fmt),
-            "POSS_ORDER_DATE": days_to_str(rec["order_day"].to_numpy(), fmt),
-            "EVICTION_DATE": days_to_str(rec["eviction_day"].to_numpy(), fmt), "SNAPSHOT_DATE": days_to_str(snap, fmt),
-        })  # fmt: skip
-        keys = pd.DataFrame({"record": refs[pos], "person_id": rec["person1"].to_numpy(), "person2_id": rec["person2"].to_numpy(),
-                             "true_uprn": self.uprn[rec["prop"].to_numpy()], "event_day": snap})  # fmt: skip
-        self.emit("rent_accounts", df, snap, bits, keys, daily=False, bits2=bits2)
+        dob1, dob2 = days_to_str(p1["dob"], fmt), days_to_str(p2["dob"], fmt)
+        refs = np.asarray([f"T{700000 + int(t):07d}" for t in ten.index], dtype=object)
+        index = pd.Index(ten.index)
+        for m, chunk in self._by_month(rec):
+            pos = index.get_indexer(chunk["tenancy"].to_numpy())
+            n = len(chunk)
+            bits = b1[pos].astype(np.int32)
+            arrears = chunk["arrears"].to_numpy().astype(float)
+            bad = self.impossible(n, bits)
+            arrears[bad] = -np.abs(arrears[bad]) - 1
+            snap = np.full(n, self.month_end[m])
+            df = pd.DataFrame(
+                {
+                    "TENANCY_REF": refs[pos],
+                    "UPRN": self.uprn[chunk["prop"].to_numpy()],
+                    "TENANT1_FORENAME": p1["first"][pos],
+                    "TENANT1_SURNAME": p1["last"][pos],
+                    "TENANT1_DOB": dob1[pos],
+                    "TENANT2_FORENAME": p2["first"][pos],
+                    "TENANT2_SURNAME": p2["last"][pos],
+                    "TENANT2_DOB": dob2[pos],
+                    "TENANCY_TYPE": chunk["ttype"].to_numpy().astype(object),
+                    "TENANCY_START": days_to_str(chunk["start_day"].to_numpy(), fmt),
+                    "TENANCY_END": days_to_str(chunk["end_day"].to_numpy(), fmt),
+                    "WEEKLY_RENT": pc_divide_text(
+                        np.round(chunk["weekly_rent"].to_numpy() * 100).astype(np.int64)
+                    ),
+                    "ARREARS_BAL": pc_divide_text(np.round(arrears * 100).astype(np.int64)),
+                    "NOSP_DATE": days_to_str(chunk["nsp_day"].to_numpy(), fmt),
+                    "POSS_ORDER_DATE": days_to_str(chunk["order_day"].to_numpy(), fmt),
+                    "EVICTION_DATE": days_to_str(chunk["eviction_day"].to_numpy(), fmt),
+                    "SNAPSHOT_DATE": days_to_str(snap[:1], fmt)[0],
+                }
+            )
+            keys = pd.DataFrame(
+                {
+                    "record": refs[pos],
+                    "person_id": chunk["person1"].to_numpy(),
+                    "person2_id": chunk["person2"].to_numpy(),
+                    "true_uprn": self.uprn[chunk["prop"].to_numpy()],
+                    "event_day": snap,
+                }
+            )
+            self.emit("rent_accounts", df, snap, bits, keys, daily=False, bits2=b2[pos])
 
-    def _event_people(self, source: str, rec: pd.DataFrame, person_col: str, day_col: str) -> tuple[dict, dict, np.ndarray, np.ndarray, np.ndarray]:
+    def _event_people(
+        self, source: str, rec: pd.DataFrame, person_col: str, day_col: str
+    ) -> tuple[dict, dict, np.ndarray, np.ndarray, np.ndarray]:
         person = rec[person_col].to_numpy()
         day = rec[day_col].to_numpy().astype(np.int64)
         month = np.searchsorted(self.month_end, day, side="left")
@@ -344,29 +535,65 @@ class Extracts:
         dob = who["dob"].copy()
         bad = self.impossible(n, bits)
         dob[bad] = known[bad] + self.rng.integers(30, 3000, bad.sum())  # born after the record
-        uprn_given = np.where((shown >= 0) & (self.rng.random(n) < 0.7), self.uprn[np.maximum(shown, 0)].astype(object), "")
-        df = pd.DataFrame({
-            "CLAIM_REF": [f"HB{c:08d}" for c in rec["claim"]], "EVENT_TYPE": rec["event"], "EVENT_DATE": self.dates("benefits", day, bits),
-            "CLMT_FORENAME": who["first"], "CLMT_SURNAME": who["last"], "CLMT_DOB": days_to_str(dob, fmt), "CLMT_NINO": who["nino"],
-            "PTNR_FORENAME": part["first"], "PTNR_SURNAME": part["last"], "PTNR_DOB": days_to_str(part["dob"], fmt), "PTNR_NINO": part["nino"],
-            "ADDRESS": where["address"], "POSTCODE": where["postcode"], "UPRN": uprn_given,
-            "HB_WEEKLY": rec["hb_weekly"].map("{:.2f}".format), "CTR_WEEKLY": rec["ctr_weekly"].map("{:.2f}".format),
-            "UC_FLAG": np.where(rec["uc"], "Y", "N"), "NUM_DEPENDANTS": rec["dependants"], "DISABILITY_PREMIUM": np.where(rec["disability"], "Y", "N"),
-            "ENTRY_DATE": days_to_str(known, fmt),
-        })  # fmt: skip
-        self.emit("benefits", df, known, bits, self._keys(rec, "claim", "person", day, shown, partner=rec["partner"].to_numpy()),
-                  bits2=b3)
+        uprn_given = np.where(
+            (shown >= 0) & (self.rng.random(n) < 0.7), self.uprn[np.maximum(shown, 0)].astype(object), ""
+        )
+        df = pd.DataFrame(
+            {
+                "CLAIM_REF": [f"HB{c:08d}" for c in rec["claim"]],
+                "EVENT_TYPE": rec["event"],
+                "EVENT_DATE": self.dates("benefits", day, bits),
+                "CLMT_FORENAME": who["first"],
+                "CLMT_SURNAME": who["last"],
+                "CLMT_DOB": days_to_str(dob, fmt),
+                "CLMT_NINO": who["nino"],
+                "PTNR_FORENAME": part["first"],
+                "PTNR_SURNAME": part["last"],
+                "PTNR_DOB": days_to_str(part["dob"], fmt),
+                "PTNR_NINO": part["nino"],
+                "ADDRESS": where["address"],
+                "POSTCODE": where["postcode"],
+                "UPRN": uprn_given,
+                "HB_WEEKLY": rec["hb_weekly"].map("{:.2f}".format),
+                "CTR_WEEKLY": rec["ctr_weekly"].map("{:.2f}".format),
+                "UC_FLAG": np.where(rec["uc"], "Y", "N"),
+                "NUM_DEPENDANTS": rec["dependants"],
+                "DISABILITY_PREMIUM": np.where(rec["disability"], "Y", "N"),
+                "ENTRY_DATE": days_to_str(known, fmt),
+            }
+        )
+        self.emit(
+            "benefits",
+            df,
+            known,
+            bits,
+            self._keys(rec, "claim", "person", day, shown, partner=rec["partner"].to_numpy()),
+            bits2=b3,
+        )
 
-    def _keys(self, rec: pd.DataFrame, rec_col: str, person_col: str, day: np.ndarray, shown: np.ndarray,
-              partner: np.ndarray | None = None) -> pd.DataFrame:  # fmt: skip
-        return pd.DataFrame({
-            "record": rec[rec_col].astype(str).to_numpy(), "person_id": rec[person_col].to_numpy(),
-            "person2_id": partner if partner is not None else np.full(len(rec), -1),
-            "true_uprn": self.uprn[rec["prop"].to_numpy()], "address_uprn": np.where(shown >= 0, self.uprn[np.maximum(shown, 0)], -1),
-            "event_day": day,
-        })  # fmt: skip
+    def _keys(
+        self,
+        rec: pd.DataFrame,
+        rec_col: str,
+        person_col: str,
+        day: np.ndarray,
+        shown: np.ndarray,
+        partner: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "record": rec[rec_col].astype(str).to_numpy(),
+                "person_id": rec[person_col].to_numpy(),
+                "person2_id": partner if partner is not None else np.full(len(rec), -1),
+                "true_uprn": self.uprn[rec["prop"].to_numpy()],
+                "address_uprn": np.where(shown >= 0, self.uprn[np.maximum(shown, 0)], -1),
+                "event_day": day,
+            }
+        )
 
-    def _versions(self, rec: pd.DataFrame, open_day: np.ndarray, close_day: np.ndarray, known_open: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _versions(
+        self, rec: pd.DataFrame, open_day: np.ndarray, close_day: np.ndarray, known_open: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Current-state records: one row when opened, one when closed. Rows known before
         go-live collapse to the state at go-live (what a history extract holds)."""
         end = self.month_end[self.last]
@@ -403,15 +630,40 @@ class Extracts:
         bad = self.impossible(len(rec), bits)
         reason = np.asarray(REASON_CODES, dtype=object)[rec["reason"].to_numpy()]
         reason[bad] = "ZZ"
-        outcome = rec["outcome"].map({"stayed": "PREV_STAY", "moved": "PREV_MOVE", "relief": "RELIEF_SECURED",
-                                      "main_duty_ta": "MAIN_DUTY", "advice_only": "ADVICE"}).to_numpy()  # fmt: skip
-        df = pd.DataFrame({
-            "CASE_ID": [f"HC{c:07d}" for c in rec["case"]], "APPROACH_DATE": self.dates("homelessness_cases", day, bits),
-            "APP_FORENAME": who["first"], "APP_SURNAME": who["last"], "APP_DOB": days_to_str(who["dob"], fmt), "APP_NINO": who["nino"],
-            "LAST_SETTLED_ADDRESS": where["address"], "LAST_SETTLED_POSTCODE": where["postcode"], "INITIAL_DUTY": duty,
-            "REASON_LOSS": reason, "HOUSEHOLD_TYPE": hh_type, "SEX": sex, "ETHNICITY": eth, "DISABILITY": dis,
-            "OUTCOME": "", "CLOSE_DATE": "", "RECORD_UPDATED": "",
-        })  # fmt: skip
+        outcome = (
+            rec["outcome"]
+            .map(
+                {
+                    "stayed": "PREV_STAY",
+                    "moved": "PREV_MOVE",
+                    "relief": "RELIEF_SECURED",
+                    "main_duty_ta": "MAIN_DUTY",
+                    "advice_only": "ADVICE",
+                }
+            )
+            .to_numpy()
+        )
+        df = pd.DataFrame(
+            {
+                "CASE_ID": [f"HC{c:07d}" for c in rec["case"]],
+                "APPROACH_DATE": self.dates("homelessness_cases", day, bits),
+                "APP_FORENAME": who["first"],
+                "APP_SURNAME": who["last"],
+                "APP_DOB": days_to_str(who["dob"], fmt),
+                "APP_NINO": who["nino"],
+                "LAST_SETTLED_ADDRESS": where["address"],
+                "LAST_SETTLED_POSTCODE": where["postcode"],
+                "INITIAL_DUTY": duty,
+                "REASON_LOSS": reason,
+                "HOUSEHOLD_TYPE": hh_type,
+                "SEX": sex,
+                "ETHNICITY": eth,
+                "DISABILITY": dis,
+                "OUTCOME": "",
+                "CLOSE_DATE": "",
+                "RECORD_UPDATED": "",
+            }
+        )
         df = df.iloc[idx].reset_index(drop=True)
         df.loc[is_close, "OUTCOME"] = outcome[idx[is_close]]
         df.loc[is_close, "CLOSE_DATE"] = days_to_str(rec["close_day"].to_numpy()[idx[is_close]], fmt)
@@ -433,18 +685,33 @@ class Extracts:
         person = rec["person"].to_numpy()
         fmt = SOURCES["childrens_services"]["date"]
         carer = lambda c: np.where(c["first"] != "", pd.Series(c["first"]) + " " + pd.Series(c["last"]), "")  # noqa: E731
-        df = pd.DataFrame({
-            "REFERRAL_ID": [f"CS{r:07d}" for r in rec["referral"]], "CHILD_FORENAME": who["first"], "CHILD_SURNAME": who["last"],
-            "CHILD_DOB": days_to_str(who["dob"], fmt), "CARER1_NAME": carer(c1), "CARER2_NAME": carer(c2),
-            "ADDRESS": where["address"], "POSTCODE": where["postcode"], "REFERRAL_DATE": self.dates("childrens_services", day, bits),
-            "CATEGORY": rec["category"], "SOURCE": rec["source"], "CLOSE_DATE": "",
-            "ETHNICITY": np.asarray(ETH_SYSTEM, dtype=object)[pe["eth"][person]], "DISABILITY": np.where(pe["disabled"][person], "Y", "N"),
-            "LAST_MODIFIED": "",
-        })  # fmt: skip
+        df = pd.DataFrame(
+            {
+                "REFERRAL_ID": [f"CS{r:07d}" for r in rec["referral"]],
+                "CHILD_FORENAME": who["first"],
+                "CHILD_SURNAME": who["last"],
+                "CHILD_DOB": days_to_str(who["dob"], fmt),
+                "CARER1_NAME": carer(c1),
+                "CARER2_NAME": carer(c2),
+                "ADDRESS": where["address"],
+                "POSTCODE": where["postcode"],
+                "REFERRAL_DATE": self.dates("childrens_services", day, bits),
+                "CATEGORY": rec["category"],
+                "SOURCE": rec["source"],
+                "CLOSE_DATE": "",
+                "ETHNICITY": np.asarray(ETH_SYSTEM, dtype=object)[pe["eth"][person]],
+                "DISABILITY": np.where(pe["disabled"][person], "Y", "N"),
+                "LAST_MODIFIED": "",
+            }
+        )
         df = df.iloc[idx].reset_index(drop=True)
         df.loc[is_close, "CLOSE_DATE"] = days_to_str(rec["close_day"].to_numpy()[idx[is_close]], fmt)
         df["LAST_MODIFIED"] = days_to_str(known, fmt)
-        keys = self._keys(rec, "referral", "person", day, shown, partner=rec["carer1"].to_numpy()).iloc[idx].reset_index(drop=True)
+        keys = (
+            self._keys(rec, "referral", "person", day, shown, partner=rec["carer1"].to_numpy())
+            .iloc[idx]
+            .reset_index(drop=True)
+        )
         self.emit("childrens_services", df, known, bits[idx], keys, bits2=carer_bits[idx])
 
     def _adult_social_care(self) -> None:
@@ -457,13 +724,23 @@ class Extracts:
         pe = self.w.people
         person = rec["person"].to_numpy()
         fmt = SOURCES["adult_social_care"]["date"]
-        df = pd.DataFrame({
-            "PERSON_ID": [f"M{p:08d}" for p in person], "FORENAME": who["first"], "SURNAME": who["last"],
-            "DOB": days_to_str(who["dob"], fmt), "ADDRESS": where["address"], "POSTCODE": where["postcode"],
-            "PRIMARY_SUPPORT_REASON": rec["reason"], "START_DATE": self.dates("adult_social_care", day, bits), "END_DATE": "",
-            "SEX": np.where(pe["sex"][person] == 1, "M", "F"), "ETHNICITY": np.asarray(ETH_SYSTEM, dtype=object)[pe["eth"][person]],
-            "DISABILITY": np.where(pe["disabled"][person], "Y", "N"), "UPDATED": "",
-        })  # fmt: skip
+        df = pd.DataFrame(
+            {
+                "PERSON_ID": [f"M{p:08d}" for p in person],
+                "FORENAME": who["first"],
+                "SURNAME": who["last"],
+                "DOB": days_to_str(who["dob"], fmt),
+                "ADDRESS": where["address"],
+                "POSTCODE": where["postcode"],
+                "PRIMARY_SUPPORT_REASON": rec["reason"],
+                "START_DATE": self.dates("adult_social_care", day, bits),
+                "END_DATE": "",
+                "SEX": np.where(pe["sex"][person] == 1, "M", "F"),
+                "ETHNICITY": np.asarray(ETH_SYSTEM, dtype=object)[pe["eth"][person]],
+                "DISABILITY": np.where(pe["disabled"][person], "Y", "N"),
+                "UPDATED": "",
+            }
+        )
         df = df.iloc[idx].reset_index(drop=True)
         df.loc[is_close, "END_DATE"] = days_to_str(rec["end_day"].to_numpy()[idx[is_close]], fmt)
         df["UPDATED"] = days_to_str(known, fmt)
@@ -481,11 +758,17 @@ class Extracts:
         known = self.late(day, bits)
         pc = where["postcode"].copy()
         pc[self.rng.random(len(rec)) < 0.4] = ""
-        df = pd.DataFrame({
-            "INCIDENT_REF": [f"ASB{i:07d}" for i in rec["incident"]],
-            "INCIDENT_DATE": self.dates("asb_incidents", day, bits), "LOCATION_TEXT": where["address"], "POSTCODE": pc,
-            "CATEGORY": rec["category"], "ROLE": rec["role"], "RECORDED_DATE": days_to_str(known, SOURCES["asb_incidents"]["date"]),
-        })  # fmt: skip
+        df = pd.DataFrame(
+            {
+                "INCIDENT_REF": [f"ASB{i:07d}" for i in rec["incident"]],
+                "INCIDENT_DATE": self.dates("asb_incidents", day, bits),
+                "LOCATION_TEXT": where["address"],
+                "POSTCODE": pc,
+                "CATEGORY": rec["category"],
+                "ROLE": rec["role"],
+                "RECORDED_DATE": days_to_str(known, SOURCES["asb_incidents"]["date"]),
+            }
+        )
         keys = self._keys(rec, "incident", "person", day, shown)
         keys["person_id"] = np.where(True, person, person)
         self.emit("asb_incidents", df, known, bits, keys)
@@ -498,12 +781,21 @@ class Extracts:
         known = day + self.rng.integers(10, 40, day.size)
         fmt = SOURCES["education"]["date"]
         upn = self.w.people["upn"][rec["person"].to_numpy()]
-        df = pd.DataFrame({
-            "UPN": upn, "FORENAME": who["first"], "SURNAME": who["last"], "DOB": days_to_str(who["dob"], fmt),
-            "ADDRESS": where["address"], "POSTCODE": where["postcode"], "TERM": rec["term"],
-            "FSM_ELIGIBLE": np.where(rec["fsm"], "Y", "N"), "PERSISTENT_ABSENCE": np.where(rec["persistent_absence"], "Y", "N"),
-            "SUSPENSIONS": rec["suspensions"], "EXCLUSION_DATE": days_to_str(rec["exclusion_day"].to_numpy(), fmt),
-        })  # fmt: skip
+        df = pd.DataFrame(
+            {
+                "UPN": upn,
+                "FORENAME": who["first"],
+                "SURNAME": who["last"],
+                "DOB": days_to_str(who["dob"], fmt),
+                "ADDRESS": where["address"],
+                "POSTCODE": where["postcode"],
+                "TERM": rec["term"],
+                "FSM_ELIGIBLE": np.where(rec["fsm"], "Y", "N"),
+                "PERSISTENT_ABSENCE": np.where(rec["persistent_absence"], "Y", "N"),
+                "SUSPENSIONS": rec["suspensions"],
+                "EXCLUSION_DATE": days_to_str(rec["exclusion_day"].to_numpy(), fmt),
+            }
+        )
         keys = self._keys(rec, "person", "person", day, shown)
         self.emit("education", df, known, bits, keys)
 
@@ -514,27 +806,49 @@ class Extracts:
         who, where, bits, shown, day = self._event_people("deaths", rec, "person", "death_day")
         notified = rec["notified_day"].to_numpy().astype(np.int64)
         fmt = SOURCES["deaths"]["date"]
-        df = pd.DataFrame({
-            "NOTIFICATION_ID": [f"TUO{i:07d}" for i in rec["notification"]], "DECEASED_FORENAME": who["first"],
-            "DECEASED_SURNAME": who["last"], "DOB": days_to_str(who["dob"], fmt), "ADDRESS": where["address"],
-            "POSTCODE": where["postcode"], "DATE_OF_DEATH": self.dates("deaths", day, bits), "DATE_NOTIFIED": days_to_str(notified, fmt),
-        })  # fmt: skip
+        df = pd.DataFrame(
+            {
+                "NOTIFICATION_ID": [f"TUO{i:07d}" for i in rec["notification"]],
+                "DECEASED_FORENAME": who["first"],
+                "DECEASED_SURNAME": who["last"],
+                "DOB": days_to_str(who["dob"], fmt),
+                "ADDRESS": where["address"],
+                "POSTCODE": where["postcode"],
+                "DATE_OF_DEATH": self.dates("deaths", day, bits),
+                "DATE_NOTIFIED": days_to_str(notified, fmt),
+            }
+        )
         self.emit("deaths", df, notified, bits, self._keys(rec, "notification", "person", day, shown))
 
     def _objections(self) -> None:
         rec = self.w.rec["objections"].frame()
         if rec.empty:
-            rec = pd.DataFrame({k: np.zeros(0, np.int64) for k in ("objection", "person", "prop", "received_day", "decided_day")} | {"status": np.zeros(0, object)})
+            rec = pd.DataFrame(
+                {
+                    k: np.zeros(0, np.int64)
+                    for k in ("objection", "person", "prop", "received_day", "decided_day")
+                }
+                | {"status": np.zeros(0, object)}
+            )
         who, where, bits, shown, day = self._event_people("objections", rec, "person", "received_day")
         decided = rec["decided_day"].to_numpy().astype(np.int64)
         fmt = SOURCES["objections"]["date"]
-        df = pd.DataFrame({
-            "OBJECTION_ID": [f"OBJ{i:06d}" for i in rec["objection"]],
-            "FULL_NAME": pd.Series(who["first"], dtype=object) + " " + pd.Series(who["last"], dtype=object),
-            "DOB": days_to_str(who["dob"], fmt), "ADDRESS": where["address"], "POSTCODE": where["postcode"],
-            "RISKFLAG_HH_REF": "", "DATE_RECEIVED": days_to_str(day, fmt), "SCOPE": "profiling for prevention",
-            "STATUS": rec["status"], "DECISION_DATE": days_to_str(decided, fmt),
-        })  # fmt: skip
+        df = pd.DataFrame(
+            {
+                "OBJECTION_ID": [f"OBJ{i:06d}" for i in rec["objection"]],
+                "FULL_NAME": pd.Series(who["first"], dtype=object)
+                + " "
+                + pd.Series(who["last"], dtype=object),
+                "DOB": days_to_str(who["dob"], fmt),
+                "ADDRESS": where["address"],
+                "POSTCODE": where["postcode"],
+                "RISKFLAG_HH_REF": "",
+                "DATE_RECEIVED": days_to_str(day, fmt),
+                "SCOPE": "profiling for prevention",
+                "STATUS": rec["status"],
+                "DECISION_DATE": days_to_str(decided, fmt),
+            }
+        )
         if len(df):
             self.emit("objections", df, decided, bits, self._keys(rec, "objection", "person", day, shown))
 

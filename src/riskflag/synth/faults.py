@@ -110,9 +110,12 @@ def apply_dob(
     small = (d.day <= 12) & (d.month <= 12) & (d.day != d.month)
     tr = np.asarray(small) & (rng.random(n) < rates.dob_transposed)
     if tr.any():
-        swapped = pd.to_datetime(
-            {"year": d.year[tr], "month": d.day[tr], "day": d.month[tr]}
-        ).to_numpy().astype("datetime64[D]").astype(np.int64)
+        swapped = (
+            pd.to_datetime({"year": d.year[tr], "month": d.day[tr], "day": d.month[tr]})
+            .to_numpy()
+            .astype("datetime64[D]")
+            .astype(np.int64)
+        )
         out[tr] = swapped
         bits[tr] |= FAULT_BITS["dob_transposed"]
     miss = rng.random(n) < missing_rate
@@ -134,14 +137,25 @@ def postcode(rng: np.random.Generator, rates: FaultRates, pc: np.ndarray) -> tup
 
 
 _ABBREV = {
-    "Road": "Rd", "Street": "St", "Avenue": "Ave", "Close": "Cl", "Lane": "Ln", "Drive": "Dr",
-    "Gardens": "Gdns", "Crescent": "Cres", "Court": "Ct", "Place": "Pl", "Grove": "Gr",
-    "Terrace": "Terr", "Walk": "Wlk",
-}  # fmt: skip
+    "Road": "Rd",
+    "Street": "St",
+    "Avenue": "Ave",
+    "Close": "Cl",
+    "Lane": "Ln",
+    "Drive": "Dr",
+    "Gardens": "Gdns",
+    "Crescent": "Cres",
+    "Court": "Ct",
+    "Place": "Pl",
+    "Grove": "Gr",
+    "Terrace": "Terr",
+    "Walk": "Wlk",
+}
 
 
-def address_variant(rng: np.random.Generator, sao: np.ndarray, pao: np.ndarray, street: np.ndarray,
-                    town: np.ndarray) -> np.ndarray:  # fmt: skip
+def address_variant(
+    rng: np.random.Generator, sao: np.ndarray, pao: np.ndarray, street: np.ndarray, town: np.ndarray
+) -> np.ndarray:
     """'2/10 High St', upper case, the town dropped or repeated with the county."""
     out = np.empty(sao.size, dtype=object)
     kind = rng.integers(0, 4, sao.size)
@@ -178,8 +192,15 @@ def fold_to_charset(names: np.ndarray, encoding: str) -> tuple[np.ndarray, np.nd
                 s.encode(encoding)
                 cache[s] = s
             except UnicodeEncodeError:
-                plain = "".join(ch for ch in unicodedata.normalize("NFKD", s) if not unicodedata.combining(ch))
-                cache[s] = plain.replace("ł", "l").replace("Ł", "L").encode(encoding, errors="replace").decode(encoding)
+                plain = "".join(
+                    ch for ch in unicodedata.normalize("NFKD", s) if not unicodedata.combining(ch)
+                )
+                cache[s] = (
+                    plain.replace("ł", "l")
+                    .replace("Ł", "L")
+                    .encode(encoding, errors="replace")
+                    .decode(encoding)
+                )
         if cache[s] != s:
             out[i] = cache[s]
             bits[i] = FAULT_BITS["charset_folded"]

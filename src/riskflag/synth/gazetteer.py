@@ -16,28 +16,138 @@ from riskflag.synth.chain import OWNER, PRIVATE, SOCIAL
 TOWNS = ("Ashworth", "Brackenfield", "Carrow Green", "Denholm", "Elmstead")
 POSTCODE_AREA = "AW"
 SUFFIXES = (
-    ("Road", "Rd"), ("Street", "St"), ("Avenue", "Ave"), ("Close", "Cl"), ("Lane", "Ln"),
-    ("Drive", "Dr"), ("Gardens", "Gdns"), ("Crescent", "Cres"), ("Court", "Ct"),
-    ("Place", "Pl"), ("Grove", "Gr"), ("Terrace", "Terr"), ("Way", "Way"), ("Walk", "Wlk"),
-)  # fmt: skip
+    ("Road", "Rd"),
+    ("Street", "St"),
+    ("Avenue", "Ave"),
+    ("Close", "Cl"),
+    ("Lane", "Ln"),
+    ("Drive", "Dr"),
+    ("Gardens", "Gdns"),
+    ("Crescent", "Cres"),
+    ("Court", "Ct"),
+    ("Place", "Pl"),
+    ("Grove", "Gr"),
+    ("Terrace", "Terr"),
+    ("Way", "Way"),
+    ("Walk", "Wlk"),
+)
 STEMS = (
-    "Abbey", "Alder", "Ash", "Beech", "Birch", "Bridge", "Brook", "Castle", "Cedar", "Chapel",
-    "Cherry", "Church", "Clifton", "Coronation", "Cromwell", "Elm", "Fairfield", "Ferndale",
-    "Field", "Forest", "George", "Glebe", "Grange", "Hawthorn", "Hazel", "Highfield", "High",
-    "Hill", "Holly", "Kings", "Lime", "Linden", "Manor", "Maple", "Meadow", "Mill", "Moor",
-    "Myrtle", "Newton", "North", "Oak", "Orchard", "Park", "Priory", "Queens", "Rectory",
-    "Riverside", "Rowan", "St Johns", "St Marys", "School", "Spring", "Station", "Stanley",
-    "Sycamore", "Victoria", "Water", "Well", "West", "Willow", "Windsor", "Wood", "York",
-    "Albert", "Alexandra", "Balmoral", "Beaconsfield", "Belmont", "Blenheim", "Brunswick",
-    "Cambridge", "Canal", "Chestnut", "Clarence", "Dale", "Derwent", "Eastfield", "Gladstone",
-    "Granville", "Harcourt", "Heather", "Ivy", "Jubilee", "Kingsway", "Lancaster", "Laurel",
-    "Lodge", "Marlborough", "Melbourne", "Nelson", "Osborne", "Palmerston", "Pembroke",
-    "Primrose", "Regent", "Rosebery", "Sandringham", "Shaftesbury", "Somerset", "Stafford",
-    "Sunningdale", "Thornhill", "Trinity", "Tudor", "Vicarage", "Wellington", "Westbourne",
-)  # fmt: skip
+    "Abbey",
+    "Alder",
+    "Ash",
+    "Beech",
+    "Birch",
+    "Bridge",
+    "Brook",
+    "Castle",
+    "Cedar",
+    "Chapel",
+    "Cherry",
+    "Church",
+    "Clifton",
+    "Coronation",
+    "Cromwell",
+    "Elm",
+    "Fairfield",
+    "Ferndale",
+    "Field",
+    "Forest",
+    "George",
+    "Glebe",
+    "Grange",
+    "Hawthorn",
+    "Hazel",
+    "Highfield",
+    "High",
+    "Hill",
+    "Holly",
+    "Kings",
+    "Lime",
+    "Linden",
+    "Manor",
+    "Maple",
+    "Meadow",
+    "Mill",
+    "Moor",
+    "Myrtle",
+    "Newton",
+    "North",
+    "Oak",
+    "Orchard",
+    "Park",
+    "Priory",
+    "Queens",
+    "Rectory",
+    "Riverside",
+    "Rowan",
+    "St Johns",
+    "St Marys",
+    "School",
+    "Spring",
+    "Station",
+    "Stanley",
+    "Sycamore",
+    "Victoria",
+    "Water",
+    "Well",
+    "West",
+    "Willow",
+    "Windsor",
+    "Wood",
+    "York",
+    "Albert",
+    "Alexandra",
+    "Balmoral",
+    "Beaconsfield",
+    "Belmont",
+    "Blenheim",
+    "Brunswick",
+    "Cambridge",
+    "Canal",
+    "Chestnut",
+    "Clarence",
+    "Dale",
+    "Derwent",
+    "Eastfield",
+    "Gladstone",
+    "Granville",
+    "Harcourt",
+    "Heather",
+    "Ivy",
+    "Jubilee",
+    "Kingsway",
+    "Lancaster",
+    "Laurel",
+    "Lodge",
+    "Marlborough",
+    "Melbourne",
+    "Nelson",
+    "Osborne",
+    "Palmerston",
+    "Pembroke",
+    "Primrose",
+    "Regent",
+    "Rosebery",
+    "Sandringham",
+    "Shaftesbury",
+    "Somerset",
+    "Stafford",
+    "Sunningdale",
+    "Thornhill",
+    "Trinity",
+    "Tudor",
+    "Vicarage",
+    "Wellington",
+    "Westbourne",
+)
 OTHER_AREAS = ("LE", "NR", "CB", "PE", "MK", "LU", "SG", "CM", "CO", "IP")
-PROPERTY_CLASSES = {"RD02": "detached", "RD03": "semi-detached", "RD04": "terraced",
-                    "RD06": "self-contained flat", "RH02": "house in multiple occupation"}  # fmt: skip
+PROPERTY_CLASSES = {
+    "RD02": "detached",
+    "RD03": "semi-detached",
+    "RD04": "terraced",
+    "RD06": "self-contained flat",
+    "RH02": "house in multiple occupation",
+}
 
 
 @dataclass
@@ -56,25 +166,36 @@ def build(rng: np.random.Generator, n_props: int, tenure_mix: tuple[float, float
     n_wards = int(ward_of.max()) + 1
     ward_codes = np.asarray([f"E05{900000 + i:06d}" for i in range(n_wards)])
     ward_names = np.asarray(
-        [f"{STEMS[(7 * i) % len(STEMS)]} {('Ward', 'North', 'South', 'East', 'West', 'Central')[i % 6]}"
-         for i in range(n_wards)]
-    )  # fmt: skip
+        [
+            f"{STEMS[(7 * i) % len(STEMS)]} {('Ward', 'North', 'South', 'East', 'West', 'Central')[i % 6]}"
+            for i in range(n_wards)
+        ]
+    )
     town_of_ward = np.arange(n_wards) % len(TOWNS)
     lsoas = pd.DataFrame(
         {
-            "lsoa": lsoa_codes, "imd_decile": imd, "income_rank": rank_income,
-            "employment_rank": rank_employment, "ward_code": ward_codes[ward_of],
-            "ward_name": ward_names[ward_of], "town": np.asarray(TOWNS)[town_of_ward[ward_of]],
+            "lsoa": lsoa_codes,
+            "imd_decile": imd,
+            "income_rank": rank_income,
+            "employment_rank": rank_employment,
+            "ward_code": ward_codes[ward_of],
+            "ward_name": ward_names[ward_of],
+            "town": np.asarray(TOWNS)[town_of_ward[ward_of]],
         }
-    )  # fmt: skip
+    )
 
     # properties per LSOA (roughly even), tenure shifted towards renting in deprived LSOAs
     lsoa_of = np.sort(rng.integers(0, n_lsoa, n_props))
     dep = (10 - imd[lsoa_of]) / 9.0  # 1 = most deprived
     own, priv, soc = tenure_mix
     logits = np.stack(
-        [np.full(n_props, np.log(own)) - 1.2 * dep, np.full(n_props, np.log(priv)) + 0.3 * dep,
-         np.full(n_props, np.log(soc)) + 1.1 * dep], axis=1)  # fmt: skip
+        [
+            np.full(n_props, np.log(own)) - 1.2 * dep,
+            np.full(n_props, np.log(priv)) + 0.3 * dep,
+            np.full(n_props, np.log(soc)) + 1.1 * dep,
+        ],
+        axis=1,
+    )
     pr = np.exp(logits - logits.max(axis=1, keepdims=True))
     pr /= pr.sum(axis=1, keepdims=True)
     # re-centre on the stated national mix
@@ -153,13 +274,23 @@ def build(rng: np.random.Generator, n_props: int, tenure_mix: tuple[float, float
     town = lsoas["town"].to_numpy()[lsoa_of]
     props = pd.DataFrame(
         {
-            "uprn": uprn.astype(np.int64), "sao": sao, "pao": pao, "street": streets[street_of],
-            "town": town, "postcode": pc, "lsoa": lsoa_codes[lsoa_of], "lsoa_idx": lsoa_of,
-            "ward_code": lsoas["ward_code"].to_numpy()[lsoa_of], "class_code": cls,
-            "tenure": tenure.astype(np.int8), "imd_decile": imd[lsoa_of],
-            "band": np.clip(rng.normal(2.5 - 1.5 * dep + 1.0 * (tenure == OWNER), 1.0), 0, 7).round().astype(int),
+            "uprn": uprn.astype(np.int64),
+            "sao": sao,
+            "pao": pao,
+            "street": streets[street_of],
+            "town": town,
+            "postcode": pc,
+            "lsoa": lsoa_codes[lsoa_of],
+            "lsoa_idx": lsoa_of,
+            "ward_code": lsoas["ward_code"].to_numpy()[lsoa_of],
+            "class_code": cls,
+            "tenure": tenure.astype(np.int8),
+            "imd_decile": imd[lsoa_of],
+            "band": np.clip(rng.normal(2.5 - 1.5 * dep + 1.0 * (tenure == OWNER), 1.0), 0, 7)
+            .round()
+            .astype(int),
         }
-    )  # fmt: skip
+    )
     props["address"] = address_lines(props)
     return Gazetteer(props=props, lsoas=lsoas)
 
@@ -172,8 +303,18 @@ def address_lines(props: pd.DataFrame) -> np.ndarray:
 
 def out_of_borough_addresses(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Addresses elsewhere in England (no UPRN in this borough's gazetteer)."""
-    towns = ("Leicester", "Norwich", "Cambridge", "Peterborough", "Milton Keynes", "Luton",
-             "Stevenage", "Chelmsford", "Colchester", "Ipswich")  # fmt: skip
+    towns = (
+        "Leicester",
+        "Norwich",
+        "Cambridge",
+        "Peterborough",
+        "Milton Keynes",
+        "Luton",
+        "Stevenage",
+        "Chelmsford",
+        "Colchester",
+        "Ipswich",
+    )
     k = rng.integers(0, len(towns), n)
     stems = np.asarray(STEMS, dtype=object)[rng.integers(0, len(STEMS), n)]
     sufs = np.asarray([s[0] for s in SUFFIXES], dtype=object)[rng.integers(0, len(SUFFIXES), n)]
@@ -183,6 +324,11 @@ def out_of_borough_addresses(rng: np.random.Generator, n: int) -> tuple[np.ndarr
         [f"{a} {b} {c}, {towns[t]}" for a, b, c, t in zip(num, stems, sufs, k, strict=True)], dtype=object
     )
     pcs = np.asarray(
-        [f"{OTHER_AREAS[t]}{rng.integers(1, 30)} {rng.integers(1, 10)}{letters[rng.integers(20)]}{letters[rng.integers(20)]}"
-         for t in k], dtype=object)  # fmt: skip
+        [
+            f"{OTHER_AREAS[t]}{rng.integers(1, 30)} {rng.integers(1, 10)}"
+            f"{letters[rng.integers(20)]}{letters[rng.integers(20)]}"
+            for t in k
+        ],
+        dtype=object,
+    )
     return addr, pcs

@@ -9,6 +9,7 @@ the as-of date), computed exactly by riskflag.synth.chain.Chain.backward.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,7 +30,7 @@ def snapshot(w: World, m: int) -> dict[str, np.ndarray]:
     fam_here = np.flatnonzero(f["status"] != GONE)
     persons = np.flatnonzero((pe["exit_month"] < 0) & (pe["family"] >= 0))
     kids = persons[pe["role"][persons] == 2]
-    b18 = pe["dob"][kids] + int(round(18 * 365.25))
+    b18 = pe["dob"][kids] + round(18 * 365.25)
     starts = (w.month_start - np.datetime64("1970-01-01", "D")).astype(np.int64)
     b18_month = np.searchsorted(starts, b18, side="right") - 1
     soon = b18_month <= m + 14
@@ -68,7 +69,14 @@ def cohort(snap: dict[str, np.ndarray], is_ta: np.ndarray) -> np.ndarray:
 
 
 def compute(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Oracle probabilities and realised labels for every snapshot and horizon."""
+    """Oracle probabilities and realised labels for every snapshot and horizon, in memory."""
+    parts: dict[str, list[pd.DataFrame]] = {"oracle": [], "labels": []}
+    stream(w, lambda kind, df: parts[kind].append(df))
+    return pd.concat(parts["oracle"], ignore_index=True), pd.concat(parts["labels"], ignore_index=True)
+
+
+def stream(w: World, sink: Callable[[str, pd.DataFrame], None]) -> None:
+    """Oracle probabilities and realised labels, one as-of date and horizon at a time."""
     c = w.chain
     months = sorted(w.snapshots)
     combos = {(m, h): windows(w, m, h) for m in months for h in HORIZONS}
@@ -85,7 +93,6 @@ def compute(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
     sim_end = w.month_end_day(w.months - 1)
     uprn = w.gaz.props["uprn"].to_numpy()
     month_end = (w.month_start[1:] - np.datetime64("1970-01-01", "D")).astype(np.int64) - 1
-    oracle_rows, label_rows = [], []
     for m in months:
         snap = w.snapshots[m]
         homes = cohort(snap, w.is_ta)
@@ -109,7 +116,11 @@ def compute(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
             x_f = X[n, j, fam_state].copy()
             # children turning 18 inside the window become young adults at home
             kid_in = np.isin(snap["kid_family"], fam_id)
-            kf, kb, kd = snap["kid_family"][kid_in], snap["kid_b18_month"][kid_in], snap["kid_disabled"][kid_in]
+            kf, kb, kd = (
+                snap["kid_family"][kid_in],
+                snap["kid_b18_month"][kid_in],
+                snap["kid_disabled"][kid_in],
+            )
             r = kb - m
             spawn = (r >= 1) & (r <= n)
             if spawn.any():
@@ -127,10 +138,18 @@ def compute(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
             np.multiply.at(s_h, pos, s_f)
             np.multiply.at(x_h, pos, x_f)
             p = (1 - s_h) / (1 - x_h)
-            oracle_rows.append(pd.DataFrame({
-                "as_of_month": m, "uprn": uprn[homes], "horizon_days": h, "probability": p,
-                "p_censored": x_h,
-            }))  # fmt: skip
+            sink(
+                "oracle",
+                pd.DataFrame(
+                    {
+                        "as_of_month": np.int16(m),
+                        "uprn": uprn[homes],
+                        "horizon_days": np.int16(h),
+                        "probability": p,
+                        "p_censored": x_h,
+                    }
+                ),
+            )
             # realised
             end_day = t_day + h
             hit = cases[(cases["approach_day"] > t_day) & (cases["approach_day"] <= end_day)]
@@ -141,33 +160,44 @@ def compute(w: World) -> tuple[pd.DataFrame, pd.DataFrame]:
             gone = (ex >= 0) & (month_end[np.maximum(ex, 0)] <= end_day)
             all_gone = np.ones(homes.size, bool)
             np.logical_and.at(all_gone, mem_home, gone)
-            label_rows.append(pd.DataFrame({
-                "as_of_month": m, "uprn": uprn[homes], "horizon_days": h, "label": label,
-                "censored": all_gone & ~label, "observed": end_day <= sim_end,
-            }))  # fmt: skip
-    return pd.concat(oracle_rows, ignore_index=True), pd.concat(label_rows, ignore_index=True)
+            sink(
+                "labels",
+                pd.DataFrame(
+                    {
+                        "as_of_month": np.int16(m),
+                        "uprn": uprn[homes],
+                        "horizon_days": np.int16(h),
+                        "label": label,
+                        "censored": all_gone & ~label,
+                        "observed": end_day <= sim_end,
+                    }
+                ),
+            )
 
 
-def quality(oracle_df: pd.DataFrame, labels_df: pd.DataFrame) -> dict:
-    """The oracle against realised labels, pooled over as-of dates whose horizon has passed."""
+def quality(d: pd.DataFrame) -> dict:
+    """The oracle against realised labels, pooled over as-of dates whose horizon has passed.
+
+    d: one row per household and as-of date whose label was observed and not censored, with
+    as_of_month, horizon_days, probability and label."""
     from sklearn.metrics import roc_auc_score
 
-    d = oracle_df.merge(labels_df, on=["as_of_month", "uprn", "horizon_days"])
-    d = d[d["observed"] & ~d["censored"]]
     out = {}
     for h, g in d.groupby("horizon_days"):
         y, p = g["label"].to_numpy(), g["probability"].to_numpy()
-        k = max(1, int(round(0.01 * len(g) / g["as_of_month"].nunique())))
+        k = max(1, round(0.01 * len(g) / g["as_of_month"].nunique()))
         top = g.assign(r=g.groupby("as_of_month")["probability"].rank(ascending=False, method="first"))
         top = top[top["r"] <= k]
         out[str(h)] = {
-            "household_dates": int(len(g)), "as_of_dates": int(g["as_of_month"].nunique()),
-            "base_rate": float(y.mean()), "expected_rate": float(p.mean()),
+            "household_dates": len(g),
+            "as_of_dates": int(g["as_of_month"].nunique()),
+            "base_rate": float(y.mean()),
+            "expected_rate": float(p.mean()),
             "observed_over_expected": float(y.sum() / p.sum()),
             "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None,
             "precision_top_1pct": float(top["label"].mean()),
             "expected_precision_top_1pct": float(top["probability"].mean()),
-        }  # fmt: skip
+        }
     return out
 
 
@@ -186,8 +216,11 @@ def recorded_signals(w: World) -> pd.DataFrame:
         homes = cohort(w.snapshots[m], w.is_ta)
         s = pd.DataFrame(index=pd.Index(homes, name="prop"))
         c = ct[ct["month"] == m].groupby("prop").agg(ct_arrears=("arrears", "max"), ct_stage=("stage", "max"))
-        r = rent[rent["month"] == m].groupby("prop").agg(
-            rent_arrears=("arrears", "max"), nsp=("nsp_day", "max"), order=("order_day", "max"))
+        r = (
+            rent[rent["month"] == m]
+            .groupby("prop")
+            .agg(rent_arrears=("arrears", "max"), nsp=("nsp_day", "max"), order=("order_day", "max"))
+        )
         s = s.join(c).join(r)
         s["notice_of_seeking_possession"] = (s.pop("nsp").fillna(-1) >= 0).astype(int)
         s["possession_order"] = (s.pop("order").fillna(-1) >= 0).astype(int)

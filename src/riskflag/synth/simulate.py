@@ -56,7 +56,13 @@ class Records:
         if n == {0}:
             return
         size = max(n)
-        self.chunks.append({k: np.broadcast_to(np.asarray(v), (size,)).copy() if np.ndim(v) == 0 else np.asarray(v) for k, v in cols.items()})
+        chunk = {}
+        for k, v in cols.items():
+            a = np.broadcast_to(np.asarray(v), (size,)).copy() if np.ndim(v) == 0 else np.asarray(v)
+            if a.dtype == np.int64 and a.size and a.min() > -(2**31) and a.max() < 2**31:
+                a = a.astype(np.int32)  # halves the memory of a large council's records
+            chunk[k] = a
+        self.chunks.append(chunk)
 
     def frame(self) -> pd.DataFrame:
         if not self.chunks:
@@ -93,31 +99,61 @@ class Grow:
 
 
 PERSON_SPEC = {
-    "first": (object, ""), "last": (object, ""), "sex": (np.int8, 0), "dob": (np.int32, 0),
-    "eth": (np.int8, 0), "disabled": (np.bool_, False), "nino": (object, ""),
-    "family": (np.int32, -1), "role": (np.int8, 0), "prop": (np.int32, -1),
-    "prev_prop": (np.int32, -1), "moved_month": (np.int16, -99), "exit_month": (np.int16, -1),
-    "exit_kind": (np.int8, 0), "upn": (object, ""), "asc_reason": (np.int8, -1),
-    "asc_open": (np.bool_, False), "asc_end": (np.int16, -1), "objected": (np.int16, -1),
-    "oob_addr": (np.int32, -1), "born_month": (np.int16, -999),
-}  # fmt: skip
+    "first": (object, ""),
+    "last": (object, ""),
+    "sex": (np.int8, 0),
+    "dob": (np.int32, 0),
+    "eth": (np.int8, 0),
+    "disabled": (np.bool_, False),
+    "nino": (object, ""),
+    "family": (np.int32, -1),
+    "role": (np.int8, 0),
+    "prop": (np.int32, -1),
+    "prev_prop": (np.int32, -1),
+    "moved_month": (np.int16, -99),
+    "exit_month": (np.int16, -1),
+    "exit_kind": (np.int8, 0),
+    "upn": (object, ""),
+    "asc_reason": (np.int8, -1),
+    "asc_open": (np.bool_, False),
+    "asc_end": (np.int16, -1),
+    "objected": (np.int16, -1),
+    "oob_addr": (np.int32, -1),
+    "born_month": (np.int16, -999),
+}
 FAMILY_SPEC = {
     **{v: (np.int8, 0) for v in ch.VARS},
-    "lead": (np.int32, -1), "partner": (np.int32, -1), "prop": (np.int32, -1),
-    "status": (np.int8, 0), "release": (np.int16, -1), "case": (np.int32, -1),
-    "claim": (np.int32, -1), "capped": (np.bool_, False), "ndd": (np.bool_, False),
-    "cs_open": (np.int32, -1), "rent_weeks": (np.float32, 0.0), "nsp_day": (np.int32, -1),
-    "order_day": (np.int32, -1), "created": (np.int16, -1), "origin": (np.int8, 0),
-}  # fmt: skip
+    "lead": (np.int32, -1),
+    "partner": (np.int32, -1),
+    "prop": (np.int32, -1),
+    "status": (np.int8, 0),
+    "release": (np.int16, -1),
+    "case": (np.int32, -1),
+    "claim": (np.int32, -1),
+    "capped": (np.bool_, False),
+    "ndd": (np.bool_, False),
+    "cs_open": (np.int32, -1),
+    "rent_weeks": (np.float32, 0.0),
+    "nsp_day": (np.int32, -1),
+    "order_day": (np.int32, -1),
+    "created": (np.int16, -1),
+    "origin": (np.int8, 0),
+}
 ACTIVE, IN_CASE, IN_TA, GONE = 0, 1, 2, 3
 
 
 class World:
     """The simulated borough. Every random draw comes from one seeded generator."""
 
-    def __init__(self, households: int, months: int, seed: int, start: str,
-                 params: WorldParams | None = None,
-                 progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        households: int,
+        months: int,
+        seed: int,
+        start: str,
+        params: WorldParams | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.params = params or WorldParams()
         self.chain = ch.Chain(self.params.chain)
         self.rng = np.random.default_rng(seed)
@@ -126,22 +162,39 @@ class World:
         self.progress = progress
         self.names = NamePools()
         self.target_households = households
-        self.month_start = np.asarray(
-            [(self.start + m).astype("datetime64[D]") for m in range(months + 14)]
-        )
+        self.month_start = np.asarray([(self.start + m).astype("datetime64[D]") for m in range(months + 14)])
         self.month_days = np.diff(self.month_start).astype(int)
         self.rec: dict[str, Records] = {
             k: Records()
-            for k in ("council_tax", "rent_accounts", "benefits", "homelessness_cases",
-                      "childrens_services", "adult_social_care", "education", "asb_incidents",
-                      "deaths", "objections")
-        }  # fmt: skip
+            for k in (
+                "council_tax",
+                "rent_accounts",
+                "benefits",
+                "homelessness_cases",
+                "childrens_services",
+                "adult_social_care",
+                "education",
+                "asb_incidents",
+                "deaths",
+                "objections",
+            )
+        }
         self.spells = Records()
         self.snapshots: dict[int, dict[str, np.ndarray]] = {}
         self.counters: dict[str, int] = {"move_fallbacks": 0}
         self.cases_open: dict[int, tuple[int, str]] = {}
-        self._ids = {"case": 0, "claim": 0, "cs": 0, "asc": 0, "asb": 0, "death": 0,
-                     "objection": 0, "ct": 0, "tenancy": 0, "upn": 0}  # fmt: skip
+        self._ids = {
+            "case": 0,
+            "claim": 0,
+            "cs": 0,
+            "asc": 0,
+            "asb": 0,
+            "death": 0,
+            "objection": 0,
+            "ct": 0,
+            "tenancy": 0,
+            "upn": 0,
+        }
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -164,9 +217,16 @@ class World:
 
     # --- people ------------------------------------------------------------------------
 
-    def new_people(self, n: int, age_lo: np.ndarray, age_hi: np.ndarray, month: int,
-                   eth: np.ndarray | None = None, sex: np.ndarray | None = None,
-                   last: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    def new_people(
+        self,
+        n: int,
+        age_lo: np.ndarray,
+        age_hi: np.ndarray,
+        month: int,
+        eth: np.ndarray | None = None,
+        sex: np.ndarray | None = None,
+        last: np.ndarray | None = None,
+    ) -> np.ndarray:
         rng = self.rng
         if n == 0:
             return np.zeros(0, np.int64)
@@ -184,10 +244,16 @@ class World:
         adult = age_days >= 16 * 365.25
         ni = np.where(adult & (rng.random(n) > 0.04), nino(rng, n), "")
         return self.people.add(
-            n, first=first, last=surname, sex=sex, dob=dob, eth=eth,
-            disabled=rng.random(n) < np.where(age_days > 50 * 365, 0.16, 0.07), nino=ni,
+            n,
+            first=first,
+            last=surname,
+            sex=sex,
+            dob=dob,
+            eth=eth,
+            disabled=rng.random(n) < np.where(age_days > 50 * 365, 0.16, 0.07),
+            nino=ni,
             born_month=month,
-        )  # fmt: skip
+        )
 
     # --- initial population ------------------------------------------------------------
 
@@ -263,9 +329,17 @@ class World:
         self.prop_tenancy = np.full(self.n_props, -1, np.int32)
         self._refresh_people_props(-1)
 
-    def _create_families(self, props: np.ndarray, ctype: np.ndarray, tenure: np.ndarray, month: int,
-                         status: np.ndarray | None = None, burn_in: int = 0,
-                         state: dict | None = None, lead: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    def _create_families(
+        self,
+        props: np.ndarray,
+        ctype: np.ndarray,
+        tenure: np.ndarray,
+        month: int,
+        status: np.ndarray | None = None,
+        burn_in: int = 0,
+        state: dict | None = None,
+        lead: np.ndarray | None = None,
+    ) -> np.ndarray:
         """New families with their people. state/lead: for a family formed by existing people."""
         rng, n = self.rng, props.size
         if n == 0:
@@ -275,12 +349,17 @@ class World:
             z = (rng.random(n) < 0.12 + 0.45 * dep).astype(np.int8)
             e0 = np.where(z[:, None] == 1, [[0.55, 0.25, 0.20]], [[0.82, 0.12, 0.06]])
             state = {
-                "Z": z, "V": (rng.random(n) < 0.06).astype(np.int8),
+                "Z": z,
+                "V": (rng.random(n) < 0.06).astype(np.int8),
                 "P": (rng.random(n) < np.where(tenure == ch.SOCIAL, 0.06, 0.02)).astype(np.int8),
-                "E": ch._draw(e0, rng, n), "U": (rng.random(n) < np.where(z == 1, 0.12, 0.05)).astype(np.int8),
-                "R": np.zeros(n, np.int8), "C": ctype.astype(np.int8), "A": np.zeros(n, np.int8),
-                "L": np.zeros(n, np.int8), "T": tenure.astype(np.int8),
-            }  # fmt: skip
+                "E": ch._draw(e0, rng, n),
+                "U": (rng.random(n) < np.where(z == 1, 0.12, 0.05)).astype(np.int8),
+                "R": np.zeros(n, np.int8),
+                "C": ctype.astype(np.int8),
+                "A": np.zeros(n, np.int8),
+                "L": np.zeros(n, np.int8),
+                "T": tenure.astype(np.int8),
+            }
             couples = np.isin(ctype, (ch.COUPLE, ch.COUPLE_KIDS))
             state["R"][couples] = ch._draw(np.tile([0.9, 0.08, 0.02], (couples.sum(), 1)), rng, couples.sum())
             young = ctype == ch.YOUNG_AT_HOME
@@ -291,22 +370,31 @@ class World:
             state["E"][ctype == ch.OLDER] = ch.STABLE
             for _ in range(burn_in):
                 state = self._burn_step(state)
-        fids = self.fam.add(n, prop=props, status=0 if status is None else status, created=month,
-                            **{k: state[k] for k in ch.VARS})  # fmt: skip
+        fids = self.fam.add(
+            n,
+            prop=props,
+            status=0 if status is None else status,
+            created=month,
+            **{k: state[k] for k in ch.VARS},
+        )
         # people
         fresh = lead is None
         if fresh:
-            age_lo = np.select([ctype == ch.OLDER, ctype == ch.YOUNG_AT_HOME, ctype == ch.SINGLE],
-                               [65, 18, 18], 22).astype(float)  # fmt: skip
-            age_hi = np.select([ctype == ch.OLDER, ctype == ch.YOUNG_AT_HOME, ctype == ch.LONE_PARENT],
-                               [92, 30, 52], 64).astype(float)  # fmt: skip
+            age_lo = np.select(
+                [ctype == ch.OLDER, ctype == ch.YOUNG_AT_HOME, ctype == ch.SINGLE], [65, 18, 18], 22
+            ).astype(float)
+            age_hi = np.select(
+                [ctype == ch.OLDER, ctype == ch.YOUNG_AT_HOME, ctype == ch.LONE_PARENT], [92, 30, 52], 64
+            ).astype(float)
             lead = self.new_people(n, age_lo, age_hi, max(month, 0))
         self.fam.cols["lead"][fids] = lead
         pe = self.people.cols
         pe["family"][lead] = fids
         pe["role"][lead] = 0
         if fresh:
-            has_partner = np.isin(ctype, (ch.COUPLE, ch.COUPLE_KIDS)) | ((ctype == ch.OLDER) & (rng.random(n) < 0.55))
+            has_partner = np.isin(ctype, (ch.COUPLE, ch.COUPLE_KIDS)) | (
+                (ctype == ch.OLDER) & (rng.random(n) < 0.55)
+            )
             self._add_partners(fids[has_partner], month)
             if month < 0:
                 self._add_initial_children(fids[np.isin(ctype, ch.KID_TYPES)])
@@ -337,7 +425,9 @@ class World:
         lead_age = ((self.month_start[max(month, 0)] - EPOCH).astype(int) - pe["dob"][lead]) / 365.25
         age = np.clip(lead_age + rng.normal(0, 4, n), 18, 95)
         same_eth = rng.random(n) < 0.85
-        eth = np.where(same_eth, pe["eth"][lead], rng.choice(7, n, p=np.asarray(ETHNICITY_SHARE) / sum(ETHNICITY_SHARE)))
+        eth = np.where(
+            same_eth, pe["eth"][lead], rng.choice(7, n, p=np.asarray(ETHNICITY_SHARE) / sum(ETHNICITY_SHARE))
+        )
         sex = np.where(rng.random(n) < 0.96, 1 - pe["sex"][lead], pe["sex"][lead])
         share = rng.random(n) < 0.7
         last = np.where(share, pe["last"][lead], None)
@@ -362,7 +452,9 @@ class World:
         pid = self.new_people(fam_rep.size, age, age, month, eth=pe["eth"][lead], last=pe["last"][lead])
         pe["family"][pid] = fam_rep
         pe["role"][pid] = 2
-        pe["upn"][pid] = [f"W{9000000000 + i:011d}{'ABCDEFGHJK'[i % 10]}" for i in self._next_ids("upn", pid.size)]
+        pe["upn"][pid] = [
+            f"W{9000000000 + i:011d}{'ABCDEFGHJK'[i % 10]}" for i in self._next_ids("upn", pid.size)
+        ]
 
     # --- properties --------------------------------------------------------------------
 
@@ -415,7 +507,9 @@ class World:
                 if chain:
                     self.counters["move_fallbacks"] += int(short.size)
                 else:
-                    self.counters["council_move_fallbacks"] = self.counters.get("council_move_fallbacks", 0) + int(short.size)
+                    self.counters["council_move_fallbacks"] = self.counters.get(
+                        "council_move_fallbacks", 0
+                    ) + int(short.size)
                 others = np.flatnonzero((occ > 0) & ~self.is_ta)
                 out[short] = rng.choice(others, short.size)
         want = np.flatnonzero(tenure == ch.WITH_OTHERS)
@@ -437,7 +531,9 @@ class World:
             moved_home = changed[(old[changed] >= 0)]
             pe.cols["prev_prop"][moved_home] = old[moved_home]
             pe.cols["moved_month"][changed] = m
-            self.spells.add(person=changed, prop=new_prop[changed], month=np.full(changed.size, m + 1, np.int16))
+            self.spells.add(
+                person=changed, prop=new_prop[changed], month=np.full(changed.size, m + 1, np.int16)
+            )
             pe.cols["prop"][changed] = new_prop[changed]
         del n
 
@@ -451,7 +547,7 @@ class World:
                 self.progress(m)
 
     def month(self, m: int) -> None:
-        rng, f, pe, c = self.rng, self.fam, self.people, self.chain
+        rng, f, c = self.rng, self.fam, self.chain
         active = np.flatnonzero(f["status"] == ACTIVE)
         old = {k: f[k][active] for k in ch.VARS}
         new, ev, mv = c.step(old, rng)
@@ -466,7 +562,9 @@ class World:
         self._separations(sep, {k: new[k][ev == ch.EV_SEPARATION] for k in ch.VARS}, m)
         # first approaches
         fam_app = active[approach]
-        self._open_cases(fam_app, f["lead"][fam_app], cause, m, new_tenure=new["T"][approach], legal=new["L"][approach])
+        self._open_cases(
+            fam_app, f["lead"][fam_app], cause, m, new_tenure=new["T"][approach], legal=new["L"][approach]
+        )
         stay = ~approach
         # composition events
         self._add_partners(active[ev == ch.EV_PARTNERING], m)
@@ -512,8 +610,13 @@ class World:
         pe.cols["exit_kind"][leaver[gone]] = 2
         ten = rng.choice(4, fids.size, p=np.asarray(p.leaver_tenure)).astype(np.int8)
         state = {k: new[k].copy() for k in ("Z", "V", "P", "E", "U")}
-        state.update(R=np.zeros(fids.size, np.int8), C=np.full(fids.size, ch.SINGLE, np.int8),
-                     A=np.zeros(fids.size, np.int8), L=np.zeros(fids.size, np.int8), T=ten)  # fmt: skip
+        state.update(
+            R=np.zeros(fids.size, np.int8),
+            C=np.full(fids.size, ch.SINGLE, np.int8),
+            A=np.zeros(fids.size, np.int8),
+            L=np.zeros(fids.size, np.int8),
+            T=ten,
+        )
         idx = np.flatnonzero(flee | settle)
         dest = np.full(fids.size, -1, np.int64)
         dest[flee] = f["prop"][fids[flee]]  # still at the old address when they ask for help
@@ -522,10 +625,24 @@ class World:
         nf = self._create_families(dest[idx], sub["C"], sub["T"], m, state=sub, lead=leaver[idx])
         flee_f = nf[flee[idx]]
         reason = np.where(new["R"][flee] == ch.R_ABUSE, 5, 4)
-        self._open_cases(flee_f, leaver[flee], reason, m, new_tenure=np.full(flee_f.size, ch.WITH_OTHERS), legal=np.zeros(flee_f.size))
+        self._open_cases(
+            flee_f,
+            leaver[flee],
+            reason,
+            m,
+            new_tenure=np.full(flee_f.size, ch.WITH_OTHERS),
+            legal=np.zeros(flee_f.size),
+        )
 
-    def _open_cases(self, fids: np.ndarray, applicant: np.ndarray, cause: np.ndarray, m: int,
-                    new_tenure: np.ndarray, legal: np.ndarray) -> None:  # fmt: skip
+    def _open_cases(
+        self,
+        fids: np.ndarray,
+        applicant: np.ndarray,
+        cause: np.ndarray,
+        m: int,
+        new_tenure: np.ndarray,
+        legal: np.ndarray,
+    ) -> None:
         """A first approach with a prevention or relief duty."""
         if fids.size == 0:
             return
@@ -547,10 +664,18 @@ class World:
         for i, fid in enumerate(fids):
             self.cases_open[int(fid)] = (int(ids[i]), str(outcome[i]))
         self.rec["homelessness_cases"].add(
-            case=ids, person=applicant, family=fids, prop=f["prop"][fids], approach_day=day,
-            duty=duty, reason=cause.astype(np.int8), close_day=day + dur * 30 + rng.integers(0, 20, n),
-            outcome=outcome, labelled=np.ones(n, bool), n_children=self._n_children(fids),
-        )  # fmt: skip
+            case=ids,
+            person=applicant,
+            family=fids,
+            prop=f["prop"][fids],
+            approach_day=day,
+            duty=duty,
+            reason=cause.astype(np.int8),
+            close_day=day + dur * 30 + rng.integers(0, 20, n),
+            outcome=outcome,
+            labelled=np.ones(n, bool),
+            n_children=self._n_children(fids),
+        )
 
     def _advice_cases(self, m: int) -> None:
         rng, f = self.rng, self.fam
@@ -560,11 +685,18 @@ class World:
             return
         day = self.day_in_month(m, adv.size)
         self.rec["homelessness_cases"].add(
-            case=self._next_ids("case", adv.size), person=f["lead"][adv], family=adv, prop=f["prop"][adv],
-            approach_day=day, duty=np.full(adv.size, "none", dtype=object), reason=np.full(adv.size, 7, np.int8),
-            close_day=day, outcome=np.full(adv.size, "advice_only", dtype=object),
-            labelled=np.zeros(adv.size, bool), n_children=self._n_children(adv),
-        )  # fmt: skip
+            case=self._next_ids("case", adv.size),
+            person=f["lead"][adv],
+            family=adv,
+            prop=f["prop"][adv],
+            approach_day=day,
+            duty=np.full(adv.size, "none", dtype=object),
+            reason=np.full(adv.size, 7, np.int8),
+            close_day=day,
+            outcome=np.full(adv.size, "advice_only", dtype=object),
+            labelled=np.zeros(adv.size, bool),
+            n_children=self._n_children(adv),
+        )
 
     def _n_children(self, fids: np.ndarray) -> np.ndarray:
         pe = self.people
@@ -654,9 +786,12 @@ class World:
         if dead.size:
             dod = self.day_in_month(m, dead.size)
             self.rec["deaths"].add(
-                notification=self._next_ids("death", dead.size), person=dead, prop=f["prop"][fids[dies]],
-                death_day=dod, notified_day=dod + self.rng.integers(1, 30, dead.size),
-            )  # fmt: skip
+                notification=self._next_ids("death", dead.size),
+                person=dead,
+                prop=f["prop"][fids[dies]],
+                death_day=dod,
+                notified_day=dod + self.rng.integers(1, 30, dead.size),
+            )
 
     def _spawn_young(self, m: int) -> None:
         pe, f = self.people, self.fam
@@ -730,8 +865,14 @@ class World:
         """Families leaving a home: their council tenancy ends (with the eviction date)."""
         self.leaving = getattr(self, "leaving", [])
         if fids.size:
-            self.leaving.append((m, fids.copy(), self.fam["prop"][fids].copy(),
-                                 np.isin(fids, evicted) if evicted is not None else np.zeros(fids.size, bool)))  # fmt: skip
+            self.leaving.append(
+                (
+                    m,
+                    fids.copy(),
+                    self.fam["prop"][fids].copy(),
+                    np.isin(fids, evicted) if evicted is not None else np.zeros(fids.size, bool),
+                )
+            )
 
     # --- what council systems record ---------------------------------------------------
 

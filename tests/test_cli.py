@@ -1,0 +1,101 @@
+"""The command line: help that reads well, and one clear line for errors a user can cause."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "100"}
+    return subprocess.run(
+        [sys.executable, "-m", "riskflag", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_help_lists_commands() -> None:
+    r = run("--help")
+    assert r.returncode == 0
+    assert "synth" in r.stdout and "demo" in r.stdout and "homelessness" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ("synth", "--out", "x", "--start", "2021-13"),
+            "--start: expected a month as YYYY-MM; got '2021-13'",
+        ),
+        (("synth", "--out", "x", "--households", "5"), "--households"),
+        (("synth", "--out", "x", "--months", "10"), "--months"),
+    ],
+)
+def test_user_errors_are_one_clear_line(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 2
+    assert needle in " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr
+
+
+def test_synth_writes_a_council_and_says_where(tmp_path: Path) -> None:
+    r = run("synth", "--out", str(tmp_path / "c"), "--households", "400", "--months", "26", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "c" / "extracts" / "council_tax").is_dir()
+    assert (tmp_path / "c" / "truth" / "oracle.parquet").is_file()
+    assert not (tmp_path / "c.partial").exists()
+    assert "Extracts:" in r.stdout and "Truth:" in r.stdout
+
+
+def test_bad_config_names_file_key_and_expectation(tmp_path: Path) -> None:
+    from riskflag.config import load_config
+    from riskflag.errors import ConfigError
+
+    good = (ROOT / "configs" / "council.yaml").read_text()
+    cases = {
+        "horizon_days: 182": ("horizon_days: 90", "horizon_days", "90"),
+        "capacity: 40, wards: []}\n  - {name: Prevention South": (
+            "capacity: -3, wards: []}\n  - {name: Prevention South",
+            "teams.0.capacity",
+            "-3",
+        ),
+        "council:\n": ("council:\n  colour: blue\n", "council.colour", "unknown key"),
+        "  contacts:\n    path:": ("  contact:\n    path:", "sources", "unknown source 'contact'"),
+    }
+    for old, (new, key, expect) in cases.items():
+        assert old in good, old
+        bad = tmp_path / "council.yaml"
+        bad.write_text(good.replace(old, new, 1))
+        with pytest.raises(ConfigError) as err:
+            load_config(bad)
+        msg = str(err.value)
+        assert msg.startswith(str(bad)), msg
+        assert key in msg and expect in msg, msg
+        assert "\n" not in msg
+
+
+def test_config_loads_and_resolves_folders() -> None:
+    from riskflag.config import load_config
+
+    cfg = load_config(ROOT / "configs" / "council.yaml")
+    assert cfg.data_folder == (ROOT / "demo" / "council" / "extracts").resolve()
+    assert cfg.horizon_days == 182 and len(cfg.sources) == 13
+    assert cfg.sources["council_tax"].values["recovery_stage"]["LO"] == "liability_order"
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    from riskflag.config import load_config
+    from riskflag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.yaml")
