@@ -102,7 +102,7 @@ class Out:
         path.parent.mkdir(parents=True, exist_ok=True)
         append = str(path) in self.started
         self.started.add(str(path))
-        table = pa.Table.from_pandas(df.astype(str), preserve_index=False)
+        table = pa.table({c: _arrow_column(df[c]) for c in df.columns})
         buf = io.BytesIO()
         options = pacsv.WriteOptions(
             include_header=not append, delimiter=spec["delimiter"], quoting_style="needed"
@@ -135,9 +135,24 @@ def days_to_str(days: np.ndarray, fmt: str) -> np.ndarray:
     d = np.asarray(days, dtype=np.int64)
     uniq, inv = np.unique(d, return_inverse=True)
     blank = (uniq == -1) | (uniq == fl.NO_DATE)
-    text = pd.Series(pd.to_datetime(np.where(blank, 0, uniq), unit="D")).dt.strftime(fmt).to_numpy(dtype=object)
+    text = (
+        pd.Series(pd.to_datetime(np.where(blank, 0, uniq), unit="D")).dt.strftime(fmt).to_numpy(dtype=object)
+    )
     text[blank] = ""
     return text[inv.reshape(-1)]
+
+
+def _arrow_column(col: pd.Series | np.ndarray) -> pa.Array:
+    """A column for the CSV writer: numbers stay numbers, everything else is text."""
+    a = col.to_numpy() if isinstance(col, pd.Series) else np.asarray(col)
+    if a.dtype.kind in "iu":
+        return pa.array(a)
+    if a.dtype.kind == "b":
+        return pa.array(np.where(a, "True", "False"))
+    try:
+        return pa.array(a.astype(object) if a.dtype.kind != "O" else a, type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # mixed, e.g. a UPRN or a blank
+        return pa.array([str(v) for v in a], type=pa.string())
 
 
 def pc_divide_text(pence: np.ndarray) -> np.ndarray:
@@ -237,17 +252,27 @@ class Extracts:
             k = keys.iloc[sel]
             addr = k["address_uprn"] if "address_uprn" in k else k["true_uprn"]
             self.o.log(
-                pa.table({"file": pa.array([rel] * sel.size), "row": rows, "faults": bits[sel].astype(np.int32),
-                          "faults_2": bits2[sel]}),
-                pa.table({
-                    "source": pa.array([source] * sel.size), "file": pa.array([rel] * sel.size), "row": rows,
-                    "record": pa.array(k["record"].astype(str).to_numpy(), pa.string()),
-                    "person_id": k["person_id"].to_numpy().astype(np.int32),
-                    "person2_id": k["person2_id"].to_numpy().astype(np.int32),
-                    "true_uprn": k["true_uprn"].to_numpy().astype(np.int64),
-                    "address_uprn": addr.to_numpy().astype(np.int64),
-                    "event_date": pa.array(k["event_day"].to_numpy().astype(np.int32), pa.date32()),
-                }),
+                pa.table(
+                    {
+                        "file": pa.array([rel] * sel.size),
+                        "row": rows,
+                        "faults": bits[sel].astype(np.int32),
+                        "faults_2": bits2[sel],
+                    }
+                ),
+                pa.table(
+                    {
+                        "source": pa.array([source] * sel.size),
+                        "file": pa.array([rel] * sel.size),
+                        "row": rows,
+                        "record": pa.array(k["record"].astype(str).to_numpy(), pa.string()),
+                        "person_id": k["person_id"].to_numpy().astype(np.int32),
+                        "person2_id": k["person2_id"].to_numpy().astype(np.int32),
+                        "true_uprn": k["true_uprn"].to_numpy().astype(np.int64),
+                        "address_uprn": addr.to_numpy().astype(np.int64),
+                        "event_date": pa.array(k["event_day"].to_numpy().astype(np.int32), pa.date32()),
+                    }
+                ),
             )
 
     # --- shared field builders ---------------------------------------------------------
@@ -385,7 +410,7 @@ class Extracts:
             yield int(months[lo]), rec.iloc[lo:hi]
 
     def _council_tax(self) -> None:
-        rec = self.w.rec["council_tax"].frame()
+        rec = self.w.rec["council_tax"].frame(consume=True)
         if rec.empty:
             return
         # names are typed once per account and repeat in every monthly row
@@ -460,7 +485,7 @@ class Extracts:
             self.emit("council_tax", df, bal_day, bits, keys, daily=False, bits2=b2[pos])
 
     def _rent_accounts(self) -> None:
-        rec = self.w.rec["rent_accounts"].frame()
+        rec = self.w.rec["rent_accounts"].frame(consume=True)
         if rec.empty:
             return
         ten = rec.drop_duplicates("tenancy").set_index("tenancy").sort_index()

@@ -48,6 +48,12 @@ def snapshot(w: World, m: int) -> dict[str, np.ndarray]:
     }
 
 
+def _product_by(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Product of values within each group (0..n-1), as exp of summed logs; zeros stay zero."""
+    with np.errstate(divide="ignore"):
+        return np.exp(np.bincount(group, weights=np.log(values), minlength=n))
+
+
 def windows(w: World, m: int, horizon: int) -> tuple[int, float]:
     """Months in the window after month m's end, and the share of the last one inside it."""
     t = np.datetime64(w.month_start[m + 1] - 1)
@@ -131,12 +137,10 @@ def stream(w: World, sink: Callable[[str, pd.DataFrame], None]) -> None:
                     if sel.any():
                         f_s = S[: n + 1, j][:, idx] @ pr
                         f_x = X[: n + 1, j][:, idx] @ pr
-                        np.multiply.at(s_f, fi[sel], f_s[n - rr[sel]])
-                        np.multiply.at(x_f, fi[sel], f_x[n - rr[sel]])
-            s_h = np.ones(homes.size)
-            x_h = np.ones(homes.size)
-            np.multiply.at(s_h, pos, s_f)
-            np.multiply.at(x_h, pos, x_f)
+                        s_f *= _product_by(fi[sel], f_s[n - rr[sel]], s_f.size)
+                        x_f *= _product_by(fi[sel], f_x[n - rr[sel]], x_f.size)
+            s_h = _product_by(pos, s_f, homes.size)
+            x_h = _product_by(pos, x_f, homes.size)
             p = (1 - s_h) / (1 - x_h)
             sink(
                 "oracle",
@@ -158,8 +162,7 @@ def stream(w: World, sink: Callable[[str, pd.DataFrame], None]) -> None:
             label[mem_home[who]] = True
             ex = exit_month[mem_person]
             gone = (ex >= 0) & (month_end[np.maximum(ex, 0)] <= end_day)
-            all_gone = np.ones(homes.size, bool)
-            np.logical_and.at(all_gone, mem_home, gone)
+            all_gone = np.bincount(mem_home, weights=~gone, minlength=homes.size) == 0
             sink(
                 "labels",
                 pd.DataFrame(

@@ -54,6 +54,7 @@ def synthesise(
     t1 = time.perf_counter()
     say("oracle", 0.65)
     scored = write_oracle(world, tmp / "truth")
+    world.snapshots.clear()
     timings["oracle"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     ex = Extracts(world, tmp, FaultRates(), go_live, seed, progress=lambda s: say(f"extract {s}", 0.7))

@@ -64,11 +64,20 @@ class Records:
             chunk[k] = a
         self.chunks.append(chunk)
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, consume: bool = False) -> pd.DataFrame:
+        """All records as one table; consume=True frees the chunks as it goes (large councils)."""
         if not self.chunks:
             return pd.DataFrame()
-        keys = self.chunks[0].keys()
-        return pd.DataFrame({k: np.concatenate([c[k] for c in self.chunks]) for k in keys})
+        keys = list(self.chunks[0].keys())
+        cols = {}
+        for k in keys:
+            cols[k] = np.concatenate([c[k] for c in self.chunks])
+            if consume:
+                for c in self.chunks:
+                    del c[k]
+        if consume:
+            self.chunks = []
+        return pd.DataFrame(cols, copy=False)
 
 
 class Grow:
