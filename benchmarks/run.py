@@ -57,7 +57,10 @@ def run_once(args: list[str], out: Path) -> dict:
     summary = out / "truth" / "summary.json"
     manifest = out / "synth_manifest.json"
     if manifest.is_file():
-        timings["extract_files"] = len(json.loads(manifest.read_text())["files"])
+        m = json.loads(manifest.read_text())
+        timings["extract_files"] = len(m["files"])
+        stages = out / "synth_timings.json"
+        timings["stages_s"] = json.loads(stages.read_text()) if stages.is_file() else {}
     if summary.is_file():
         s = json.loads(summary.read_text())
         timings["extract_rows"] = s["counts"]["extract_rows"]

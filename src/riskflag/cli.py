@@ -73,15 +73,14 @@ def synth(
     start: Annotated[str, typer.Option(help="First simulated month, YYYY-MM.")] = "2021-11",
 ) -> None:
     """Synthesise a council: extracts as its systems deliver them, and a separate truth folder."""
-    from riskflag.synth.run import synthesise
-
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", start):
         raise UserError(f"--start: expected a month as YYYY-MM; got {start!r}")
-    summary = run_synth(out_dir, households, months, seed, start, synthesise)
-    _print_synth(summary)
+    _print_synth(_synthesise(out_dir, households, months, seed, start))
 
 
-def run_synth(out_dir: Path, households: int, months: int, seed: int, start: str, synthesise) -> dict:
+def _synthesise(out_dir: Path, households: int, months: int, seed: int, start: str) -> dict:
+    from riskflag.synth.run import synthesise
+
     with _progress() as bar:
         task = bar.add_task("Synthesising", total=1.0)
         return synthesise(
@@ -98,11 +97,20 @@ def _print_synth(summary: dict) -> None:
     t = Table(title="Synthetic council", show_header=False)
     for k, v in summary["counts"].items():
         t.add_row(k.replace("_", " "), f"{v:,}")
-    t.add_row("time (s)", ", ".join(f"{k} {v}" for k, v in summary["timings_s"].items()))
+    if "timings_s" in summary:
+        t.add_row("time (s)", ", ".join(f"{k} {v}" for k, v in summary["timings_s"].items()))
     out.print(t)
+    q = Table(title="The oracle: the best any model could do (truth, pooled over as-of dates)")
+    for col in ("horizon (days)", "base rate", "observed / expected", "AUC", "precision in top 1%"):
+        q.add_column(col, justify="right")
+    for h, v in summary.get("oracle_quality", {}).items():
+        q.add_row(h, f"{v['base_rate']:.2%}", f"{v['observed_over_expected']:.3f}", f"{v['auc']:.3f}",
+                  f"{v['precision_top_1pct']:.1%}")  # fmt: skip
+    out.print(q)
     root = Path(summary["out"])
     out.print(f"Extracts: [bold]{root / 'extracts'}[/]  (what the council's systems deliver)")
     out.print(f"Truth:    [bold]{root / 'truth'}[/]  (only evaluation commands read it)")
+    out.print(f"Manifest: [bold]{root / 'synth_manifest.json'}[/]  (arguments, SHA-256 of every extract)")
 
 
 @app.command()
@@ -110,22 +118,29 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Demo folder.")] = Path("demo"),
     households: Annotated[int, typer.Option(min=200, help="Households in the demo borough.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    config: Annotated[Path, typer.Option(help="The demo council's config.")] = Path("configs/council.yaml"),
 ) -> None:
     """Run the main job end to end on the synthetic council and say where to look."""
     from riskflag.config import load_config
-    from riskflag.synth.run import synthesise
 
     council = out_dir / "council"
     manifest = council / "synth_manifest.json"
     if manifest.is_file() and _same_demo(manifest, households, seed):
+        import json
+
         out.print(f"Synthetic council already built at [bold]{council}[/] (delete it to rebuild).")
+        summary = json.loads((council / "truth" / "summary.json").read_text())
+        _print_synth({**summary, "out": str(council)})
     else:
-        summary = run_synth(council, households, 60, seed, "2021-11", synthesise)
-        _print_synth(summary)
-    cfg = load_config(Path("configs/council.yaml"))
-    out.print(f"Council config: configs/council.yaml ({cfg.council.name}; {len(cfg.sources)} sources mapped)")
+        _print_synth(_synthesise(council, households, 60, seed, "2021-11"))
+    cfg = load_config(config)
     out.print(
-        "Stages available so far: synthesise. Later stages (validate, link, train, nightly) plug in here."
+        f"Council config: configs/council.yaml ({cfg.council.name}; {len(cfg.sources)} sources mapped "
+        f"from {cfg.data_folder})"
+    )
+    out.print(
+        "Stages so far: synthesise. Next: validate (data contracts), link, train, nightly; "
+        "`riskflag --help` lists what exists."
     )
 
 

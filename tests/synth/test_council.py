@@ -17,10 +17,11 @@ from riskflag.synth.names import NICKNAMES
 
 
 def _digest(root: Path) -> dict[str, str]:
+    """Every file of the council; synth_timings.json holds wall-clock durations, not data."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != "synth_timings.json"
     }
 
 

@@ -20,7 +20,7 @@ RENT_WEEKS = ((0.0, 0.5), (0.5, 4.0), (4.0, 8.0), (8.0, 20.0))
 TERM_END = {11: "AUT", 2: "SPR", 6: "SUM"}  # calendar month index of term ends
 
 
-def emit_month(w: World, m: int, active: np.ndarray, new: dict, ev: np.ndarray) -> None:
+def emit_month(w: World, m: int, active: np.ndarray, ev: np.ndarray) -> None:
     _accounts(w, m)
     _council_tax(w, m)
     _rent(w, m)
@@ -30,25 +30,22 @@ def emit_month(w: World, m: int, active: np.ndarray, new: dict, ev: np.ndarray) 
     _education(w, m)
     _asb(w, m)
     _objections(w, m)
-    del new
 
 
 def _accounts(w: World, m: int) -> None:
     """Open and close council tax accounts and council tenancies as liable families change."""
-    if not hasattr(w, "acc"):
-        w.acc = {"prop": [], "family": [], "start": [], "end": [], "arrears": [], "misses": []}
-        w.acc_arrays = None
-        w.ten = {"prop": [], "family": [], "start": [], "end": [], "evicted": []}
+    if not w.accounts_opened:
+        w.accounts_opened = True
         changed = np.flatnonzero(w.prop_primary >= 0)
     else:
         changed = w.prop_primary_changed
     day = w.day_in_month(m, changed.size) if m >= 0 else None
     end_of_prev = int((w.month_start[m] - ch_epoch()).astype(int)) - 1
     evicted_props = set()
-    for mm, _fids, props, ev in getattr(w, "leaving", []):
+    for mm, _fids, props, ev in w.leaving:
         if mm == m:
             evicted_props.update(props[ev].tolist())
-    w.leaving = [x for x in getattr(w, "leaving", []) if x[0] > m]
+    w.leaving = [x for x in w.leaving if x[0] > m]
     closed_acc, closed_ten = [], []
     for i, p in enumerate(changed):
         a = w.prop_account[p]

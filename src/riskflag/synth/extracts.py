@@ -9,7 +9,6 @@ changes, and their history extract holds only each record's state at go-live.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -95,14 +94,14 @@ class Out:
         self.keys = pq.ParquetWriter(self.truth / "record_keys.parquet", KEYS_SCHEMA)
         self.rows = 0
 
-    def write(self, source: str, name: str, df: pd.DataFrame) -> Path:
+    def write(self, source: str, name: str, df: pd.DataFrame | Cols) -> Path:
         """Write df to a delivery file; a file written before in this run is appended to."""
         spec = SOURCES.get(source, {"encoding": "utf-8", "delimiter": ","})
         path = self.root / "extracts" / source / name
         path.parent.mkdir(parents=True, exist_ok=True)
         append = str(path) in self.started
         self.started.add(str(path))
-        table = pa.table({c: _arrow_column(df[c]) for c in df.columns})
+        table = pa.table({c: _arrow_column(df[c]) for c in df})
         buf = io.BytesIO()
         options = pacsv.WriteOptions(
             include_header=not append, delimiter=spec["delimiter"], quoting_style="needed"
@@ -142,8 +141,41 @@ def days_to_str(days: np.ndarray, fmt: str) -> np.ndarray:
     return text[inv.reshape(-1)]
 
 
-def _arrow_column(col: pd.Series | np.ndarray) -> pa.Array:
+class Cols(dict):
+    """Equal-length columns of an extract, in file order: numpy or Arrow arrays (scalars are
+    broadcast). Lighter than a DataFrame, whose string inference costs more than the work."""
+
+    def __init__(self, data: dict, n: int | None = None) -> None:
+        arrays = {k: v for k, v in data.items() if not np.isscalar(v)}
+        first = next(iter(arrays.values()), None)
+        size = n if n is not None else (len(first) if first is not None else 0)
+        super().__init__()
+        for k, v in data.items():
+            if np.isscalar(v):
+                self[k] = np.full(size, v, dtype=object)
+            elif isinstance(v, pd.Series | pd.Index):
+                self[k] = v.to_numpy()
+            else:
+                self[k] = v
+        self.n = size
+
+    def take(self, idx: np.ndarray) -> Cols:
+        taken = {
+            k: v.take(pa.array(idx)) if isinstance(v, pa.Array) else np.asarray(v)[idx]
+            for k, v in self.items()
+        }
+        return Cols(taken, n=len(idx))
+
+    def set(self, col: str, mask: np.ndarray, values: np.ndarray) -> None:
+        a = np.array(self[col], dtype=object)
+        a[mask] = values
+        self[col] = a
+
+
+def _arrow_column(col: pd.Series | np.ndarray | pa.Array) -> pa.Array:
     """A column for the CSV writer: numbers stay numbers, everything else is text."""
+    if isinstance(col, pa.Array):
+        return col
     a = col.to_numpy() if isinstance(col, pd.Series) else np.asarray(col)
     if a.dtype.kind in "iu":
         return pa.array(a)
@@ -155,14 +187,14 @@ def _arrow_column(col: pd.Series | np.ndarray) -> pa.Array:
         return pa.array([str(v) for v in a], type=pa.string())
 
 
-def pc_divide_text(pence: np.ndarray) -> np.ndarray:
-    """Whole pence as '1234.50' text, without a Python-level loop."""
+def pc_divide_text(pence: np.ndarray) -> pa.Array:
+    """Whole pence as '1234.50' text, computed in Arrow (no Python-level loop)."""
     p = np.asarray(pence, dtype=np.int64)
-    sign = np.where(p < 0, "-", "")
     a = np.abs(p)
-    pounds = pa.array(a // 100).cast(pa.string()).to_numpy(zero_copy_only=False)
-    cents = pa.compute.utf8_lpad(pa.array(a % 100).cast(pa.string()), 2, "0").to_numpy(zero_copy_only=False)
-    return np.array(pd.Series(sign, dtype=object) + pounds + "." + cents, dtype=object)
+    pounds = pa.array(a // 100).cast(pa.string())
+    cents = pc.utf8_lpad(pa.array(a % 100).cast(pa.string()), 2, "0")
+    sign = pa.array(np.where(p < 0, "-", ""))
+    return pc.binary_join_element_wise(sign, pounds, ".", cents, "")
 
 
 class Extracts:
@@ -193,31 +225,25 @@ class Extracts:
     # --- deliveries --------------------------------------------------------------------
 
     def delivery_of(self, known_day: np.ndarray, daily: bool) -> np.ndarray:
-        """Delivery label of each record from the day the council knew it."""
+        """Delivery of each record from the day the council knew it: -1 the history extract,
+        a month index for a monthly delivery, or 100000 + day for a nightly one."""
         m = np.searchsorted(self.month_end, known_day, side="left")
-        label = np.where(
-            m < self.go_live,
-            "history",
-            np.where(
-                (m >= self.last) & daily,
-                "day:" + pd.Series(known_day).astype(str).to_numpy(),
-                "month:" + m.astype(str),
-            ),
-        )
-        return label
+        code = np.where(m < self.go_live, -1, m)
+        if daily:
+            code = np.where(m >= self.last, 100_000 + known_day, code)
+        return code
 
-    def file_name(self, source: str, label: str) -> str:
-        kind, _, v = label.partition(":")
-        if kind == "history":
+    def file_name(self, source: str, code: int) -> str:
+        if code < 0:
             day = self.month_end[self.go_live - 1]
             return f"{source}_history_to_{days_to_str([day], '%Y-%m-%d')[0]}.csv"
-        day = self.month_end[int(v)] if kind == "month" else int(v)
+        day = self.month_end[code] if code < 100_000 else code - 100_000
         return f"{source}_{days_to_str([day], '%Y-%m-%d')[0]}.csv"
 
     def emit(
         self,
         source: str,
-        df: pd.DataFrame,
+        df: Cols,
         known: np.ndarray,
         bits: np.ndarray,
         keys: pd.DataFrame,
@@ -226,31 +252,32 @@ class Extracts:
     ) -> None:
         """Duplicate a few rows, split by delivery, write files, and log ledger and keys."""
         rng = self.rng
-        bits2 = np.zeros(len(df), np.int32) if bits2 is None else bits2.astype(np.int32)
+        bits2 = np.zeros(df.n, np.int32) if bits2 is None else bits2.astype(np.int32)
         arrived = np.flatnonzero(known <= self.month_end[self.last])  # later ones are not delivered yet
-        df, known, bits, keys = df.iloc[arrived], known[arrived], bits[arrived], keys.iloc[arrived]
+        df, known, bits, keys = df.take(arrived), known[arrived], bits[arrived], keys.take(arrived)
         bits2 = bits2[arrived]
-        dup = rng.random(len(df)) < self.rates.duplicate_row
-        order = np.concatenate([np.arange(len(df)), np.flatnonzero(dup)])
+        dup = rng.random(df.n) < self.rates.duplicate_row
+        order = np.concatenate([np.arange(df.n), np.flatnonzero(dup)])
         order.sort(kind="stable")
         is_dup = np.zeros(order.size, bool)
         is_dup[1:] = order[1:] == order[:-1]
-        df = df.iloc[order].reset_index(drop=True)
+        df = df.take(order)
         known = known[order]
         bits = bits[order] | np.where(is_dup, FAULT_BITS["duplicate_row"], 0)
         bits2 = bits2[order]
-        keys = keys.iloc[order].reset_index(drop=True)
+        keys = keys.take(order)
         labels = self.delivery_of(known, daily)
-        for label in pd.unique(labels):
-            sel = np.flatnonzero(labels == label)
-            name = self.file_name(source, label)
+        order_in = np.argsort(labels, kind="stable")
+        codes, starts = np.unique(labels[order_in], return_index=True)
+        for code, sel in zip(codes, np.split(order_in, starts[1:]), strict=True):
+            name = self.file_name(source, int(code))
             rel = f"{source}/{name}"
             first = self.next_row.get(rel, 1)
             self.next_row[rel] = first + sel.size
-            self.o.write(source, name, df.iloc[sel])
+            self.o.write(source, name, df.take(sel))
             rows = np.arange(first, first + sel.size, dtype=np.int32)
-            k = keys.iloc[sel]
-            addr = k["address_uprn"] if "address_uprn" in k else k["true_uprn"]
+            k = keys.take(sel)
+            addr = np.asarray(k["address_uprn"] if "address_uprn" in k else k["true_uprn"])
             self.o.log(
                 pa.table(
                     {
@@ -265,12 +292,12 @@ class Extracts:
                         "source": pa.array([source] * sel.size),
                         "file": pa.array([rel] * sel.size),
                         "row": rows,
-                        "record": pa.array(k["record"].astype(str).to_numpy(), pa.string()),
-                        "person_id": k["person_id"].to_numpy().astype(np.int32),
-                        "person2_id": k["person2_id"].to_numpy().astype(np.int32),
-                        "true_uprn": k["true_uprn"].to_numpy().astype(np.int64),
-                        "address_uprn": addr.to_numpy().astype(np.int64),
-                        "event_date": pa.array(k["event_day"].to_numpy().astype(np.int32), pa.date32()),
+                        "record": pa.array(np.asarray(k["record"]).astype(str), pa.string()),
+                        "person_id": np.asarray(k["person_id"]).astype(np.int32),
+                        "person2_id": np.asarray(k["person2_id"]).astype(np.int32),
+                        "true_uprn": np.asarray(k["true_uprn"]).astype(np.int64),
+                        "address_uprn": np.asarray(addr).astype(np.int64),
+                        "event_date": pa.array(np.asarray(k["event_day"]).astype(np.int32), pa.date32()),
                     }
                 ),
             )
@@ -450,12 +477,14 @@ class Extracts:
             neg = bad & (self.rng.random(n_rows) < 0.5)
             arrears[neg] = -np.abs(arrears[neg]) - 1
             stage[bad & ~neg] = "XX9"
-            money = pc_divide_text(np.round(arrears * 100).astype(np.int64))
             txt = self.rng.random(n_rows) < self.rates.money_as_text
-            money[txt] = [f"£{a:,.2f}" for a in arrears[txt]]
+            as_text = np.full(n_rows, None, dtype=object)
+            as_text[txt] = [f"£{a:,.2f}" for a in arrears[txt]]
+            money = pc.if_else(pa.array(txt), pa.array(as_text, pa.string()),
+                               pc_divide_text(np.round(arrears * 100).astype(np.int64)))  # fmt: skip
             bits |= np.where(txt, FAULT_BITS["money_as_text"], 0).astype(np.int32)
             bal_day = np.full(n_rows, self.month_end[m])
-            df = pd.DataFrame(
+            df = Cols(
                 {
                     "ACCOUNT_REF": refs[pos],
                     "PROPERTY_REF": self.uprn[chunk["prop"].to_numpy()],
@@ -473,7 +502,7 @@ class Extracts:
                     "ACC_END": days_to_str(chunk["end_day"].to_numpy(), "%d/%m/%Y"),
                 }
             )
-            keys = pd.DataFrame(
+            keys = Cols(
                 {
                     "record": refs[pos],
                     "person_id": chunk["person1"].to_numpy(),
@@ -503,7 +532,7 @@ class Extracts:
             bad = self.impossible(n, bits)
             arrears[bad] = -np.abs(arrears[bad]) - 1
             snap = np.full(n, self.month_end[m])
-            df = pd.DataFrame(
+            df = Cols(
                 {
                     "TENANCY_REF": refs[pos],
                     "UPRN": self.uprn[chunk["prop"].to_numpy()],
@@ -526,7 +555,7 @@ class Extracts:
                     "SNAPSHOT_DATE": days_to_str(snap[:1], fmt)[0],
                 }
             )
-            keys = pd.DataFrame(
+            keys = Cols(
                 {
                     "record": refs[pos],
                     "person_id": chunk["person1"].to_numpy(),
@@ -563,7 +592,7 @@ class Extracts:
         uprn_given = np.where(
             (shown >= 0) & (self.rng.random(n) < 0.7), self.uprn[np.maximum(shown, 0)].astype(object), ""
         )
-        df = pd.DataFrame(
+        df = Cols(
             {
                 "CLAIM_REF": [f"HB{c:08d}" for c in rec["claim"]],
                 "EVENT_TYPE": rec["event"],
@@ -605,7 +634,7 @@ class Extracts:
         shown: np.ndarray,
         partner: np.ndarray | None = None,
     ) -> pd.DataFrame:
-        return pd.DataFrame(
+        return Cols(
             {
                 "record": rec[rec_col].astype(str).to_numpy(),
                 "person_id": rec[person_col].to_numpy(),
@@ -617,7 +646,7 @@ class Extracts:
         )
 
     def _versions(
-        self, rec: pd.DataFrame, open_day: np.ndarray, close_day: np.ndarray, known_open: np.ndarray
+        self, rec: pd.DataFrame, close_day: np.ndarray, known_open: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Current-state records: one row when opened, one when closed. Rows known before
         go-live collapse to the state at go-live (what a history extract holds)."""
@@ -640,7 +669,7 @@ class Extracts:
             return
         who, where, bits, shown, day = self._event_people("homelessness_cases", rec, "person", "approach_day")
         known_open = self.late(day, bits)
-        idx, is_close, known = self._versions(rec, day, rec["close_day"].to_numpy(), known_open)
+        idx, is_close, known = self._versions(rec, rec["close_day"].to_numpy(), known_open)
         pe = self.w.people
         person = rec["person"].to_numpy()
         eth = np.asarray(ETH_SYSTEM, dtype=object)[pe["eth"][person]]
@@ -668,7 +697,7 @@ class Extracts:
             )
             .to_numpy()
         )
-        df = pd.DataFrame(
+        df = Cols(
             {
                 "CASE_ID": [f"HC{c:07d}" for c in rec["case"]],
                 "APPROACH_DATE": self.dates("homelessness_cases", day, bits),
@@ -689,11 +718,11 @@ class Extracts:
                 "RECORD_UPDATED": "",
             }
         )
-        df = df.iloc[idx].reset_index(drop=True)
-        df.loc[is_close, "OUTCOME"] = outcome[idx[is_close]]
-        df.loc[is_close, "CLOSE_DATE"] = days_to_str(rec["close_day"].to_numpy()[idx[is_close]], fmt)
+        df = df.take(idx)
+        df.set("OUTCOME", is_close, outcome[idx[is_close]])
+        df.set("CLOSE_DATE", is_close, days_to_str(rec["close_day"].to_numpy()[idx[is_close]], fmt))
         df["RECORD_UPDATED"] = days_to_str(known, fmt)
-        keys = self._keys(rec, "case", "person", day, shown).iloc[idx].reset_index(drop=True)
+        keys = self._keys(rec, "case", "person", day, shown).take(idx)
         self.emit("homelessness_cases", df, known, bits[idx], keys)
 
     def _childrens_services(self) -> None:
@@ -705,12 +734,12 @@ class Extracts:
         c2, b2 = self.person_fields(rec["carer2"].to_numpy(), 1.0)
         carer_bits = (b1 | b2) & ~FAULT_BITS["dob_missing"]
         known_open = self.late(day, bits)
-        idx, is_close, known = self._versions(rec, day, rec["close_day"].to_numpy(), known_open)
+        idx, is_close, known = self._versions(rec, rec["close_day"].to_numpy(), known_open)
         pe = self.w.people
         person = rec["person"].to_numpy()
         fmt = SOURCES["childrens_services"]["date"]
         carer = lambda c: np.where(c["first"] != "", pd.Series(c["first"]) + " " + pd.Series(c["last"]), "")  # noqa: E731
-        df = pd.DataFrame(
+        df = Cols(
             {
                 "REFERRAL_ID": [f"CS{r:07d}" for r in rec["referral"]],
                 "CHILD_FORENAME": who["first"],
@@ -729,14 +758,10 @@ class Extracts:
                 "LAST_MODIFIED": "",
             }
         )
-        df = df.iloc[idx].reset_index(drop=True)
-        df.loc[is_close, "CLOSE_DATE"] = days_to_str(rec["close_day"].to_numpy()[idx[is_close]], fmt)
+        df = df.take(idx)
+        df.set("CLOSE_DATE", is_close, days_to_str(rec["close_day"].to_numpy()[idx[is_close]], fmt))
         df["LAST_MODIFIED"] = days_to_str(known, fmt)
-        keys = (
-            self._keys(rec, "referral", "person", day, shown, partner=rec["carer1"].to_numpy())
-            .iloc[idx]
-            .reset_index(drop=True)
-        )
+        keys = self._keys(rec, "referral", "person", day, shown, partner=rec["carer1"].to_numpy()).take(idx)
         self.emit("childrens_services", df, known, bits[idx], keys, bits2=carer_bits[idx])
 
     def _adult_social_care(self) -> None:
@@ -745,11 +770,11 @@ class Extracts:
             return
         who, where, bits, shown, day = self._event_people("adult_social_care", rec, "person", "start_day")
         known_open = self.late(day, bits)
-        idx, is_close, known = self._versions(rec, day, rec["end_day"].to_numpy(), known_open)
+        idx, is_close, known = self._versions(rec, rec["end_day"].to_numpy(), known_open)
         pe = self.w.people
         person = rec["person"].to_numpy()
         fmt = SOURCES["adult_social_care"]["date"]
-        df = pd.DataFrame(
+        df = Cols(
             {
                 "PERSON_ID": [f"M{p:08d}" for p in person],
                 "FORENAME": who["first"],
@@ -766,24 +791,23 @@ class Extracts:
                 "UPDATED": "",
             }
         )
-        df = df.iloc[idx].reset_index(drop=True)
-        df.loc[is_close, "END_DATE"] = days_to_str(rec["end_day"].to_numpy()[idx[is_close]], fmt)
+        df = df.take(idx)
+        df.set("END_DATE", is_close, days_to_str(rec["end_day"].to_numpy()[idx[is_close]], fmt))
         df["UPDATED"] = days_to_str(known, fmt)
-        keys = self._keys(rec, "episode", "person", day, shown).iloc[idx].reset_index(drop=True)
+        keys = self._keys(rec, "episode", "person", day, shown).take(idx)
         self.emit("adult_social_care", df, known, bits[idx], keys)
 
     def _asb_incidents(self) -> None:
         rec = self.w.rec["asb_incidents"].frame()
         if rec.empty:
             return
-        person = rec["person"].to_numpy()
         day = rec["day"].to_numpy().astype(np.int64)
         month = np.searchsorted(self.month_end, day, side="left")
         where, bits, shown = self.address_fields(np.full(len(rec), -1), rec["prop"].to_numpy(), month)
         known = self.late(day, bits)
         pc = where["postcode"].copy()
         pc[self.rng.random(len(rec)) < 0.4] = ""
-        df = pd.DataFrame(
+        df = Cols(
             {
                 "INCIDENT_REF": [f"ASB{i:07d}" for i in rec["incident"]],
                 "INCIDENT_DATE": self.dates("asb_incidents", day, bits),
@@ -795,7 +819,6 @@ class Extracts:
             }
         )
         keys = self._keys(rec, "incident", "person", day, shown)
-        keys["person_id"] = np.where(True, person, person)
         self.emit("asb_incidents", df, known, bits, keys)
 
     def _education(self) -> None:
@@ -806,7 +829,7 @@ class Extracts:
         known = day + self.rng.integers(10, 40, day.size)
         fmt = SOURCES["education"]["date"]
         upn = self.w.people["upn"][rec["person"].to_numpy()]
-        df = pd.DataFrame(
+        df = Cols(
             {
                 "UPN": upn,
                 "FORENAME": who["first"],
@@ -831,7 +854,7 @@ class Extracts:
         who, where, bits, shown, day = self._event_people("deaths", rec, "person", "death_day")
         notified = rec["notified_day"].to_numpy().astype(np.int64)
         fmt = SOURCES["deaths"]["date"]
-        df = pd.DataFrame(
+        df = Cols(
             {
                 "NOTIFICATION_ID": [f"TUO{i:07d}" for i in rec["notification"]],
                 "DECEASED_FORENAME": who["first"],
@@ -858,7 +881,7 @@ class Extracts:
         who, where, bits, shown, day = self._event_people("objections", rec, "person", "received_day")
         decided = rec["decided_day"].to_numpy().astype(np.int64)
         fmt = SOURCES["objections"]["date"]
-        df = pd.DataFrame(
+        df = Cols(
             {
                 "OBJECTION_ID": [f"OBJ{i:06d}" for i in rec["objection"]],
                 "FULL_NAME": pd.Series(who["first"], dtype=object)
@@ -874,7 +897,7 @@ class Extracts:
                 "DECISION_DATE": days_to_str(decided, fmt),
             }
         )
-        if len(df):
+        if df.n:
             self.emit("objections", df, decided, bits, self._keys(rec, "objection", "person", day, shown))
 
     def _contacts(self) -> None:

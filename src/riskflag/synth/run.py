@@ -85,6 +85,10 @@ def synthesise(
         "counts": summary["counts"],
     }
     (tmp / "synth_manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    # wall-clock durations differ run to run, so they live apart from the council's own files
+    (tmp / "synth_timings.json").write_text(
+        json.dumps({k: round(v, 2) for k, v in timings.items()}, indent=2)
+    )
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     summary["timings_s"] = {k: round(v, 2) for k, v in timings.items()}
@@ -101,7 +105,7 @@ def write_oracle(w: World, root: Path) -> pd.DataFrame:
     month_end = (w.month_start[1:] - EPOCH).astype(np.int64) - 1
 
     def sink(kind: str, df: pd.DataFrame) -> None:
-        df.insert(0, "as_of_date", pd.to_datetime(month_end[df["as_of_month"].to_numpy()], unit="D").date)
+        df.insert(0, "as_of_date", month_end[df["as_of_month"].to_numpy()].astype("datetime64[D]"))
         if kind == "oracle":
             df["std_error"] = 0.0
         table = pa.Table.from_pandas(df, preserve_index=False)

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 
 from riskflag.synth import chain as ch
+from riskflag.synth.emit import emit_month
 from riskflag.synth.gazetteer import Gazetteer, build, out_of_borough_addresses
 from riskflag.synth.names import ETHNICITY_SHARE, NamePools, nino
+from riskflag.synth.oracle import snapshot
 
 EPOCH = np.datetime64("1970-01-01", "D")
 
@@ -192,6 +194,10 @@ class World:
         self.snapshots: dict[int, dict[str, np.ndarray]] = {}
         self.counters: dict[str, int] = {"move_fallbacks": 0}
         self.cases_open: dict[int, tuple[int, str]] = {}
+        self.leaving: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.acc: dict[str, list] = {k: [] for k in ("prop", "family", "start", "end", "arrears", "misses")}
+        self.ten: dict[str, list] = {k: [] for k in ("prop", "family", "start", "end", "evicted")}
+        self.accounts_opened = False
         self._ids = {
             "case": 0,
             "claim": 0,
@@ -219,10 +225,6 @@ class World:
 
     def month_end_day(self, m: int) -> int:
         return int((self.month_start[m + 1] - EPOCH).astype(int)) - 1
-
-    def known_lag(self, n: int, late_rate: float = 0.0) -> np.ndarray:
-        """Days between an event and the council knowing of it (faults add late ones)."""
-        return self.rng.integers(0, 8, n)
 
     # --- people ------------------------------------------------------------------------
 
@@ -872,7 +874,6 @@ class World:
 
     def _end_tenancies(self, fids: np.ndarray, m: int, evicted: np.ndarray | None = None) -> None:
         """Families leaving a home: their council tenancy ends (with the eviction date)."""
-        self.leaving = getattr(self, "leaving", [])
         if fids.size:
             self.leaving.append(
                 (
@@ -886,13 +887,9 @@ class World:
     # --- what council systems record ---------------------------------------------------
 
     def _emit(self, m: int, active: np.ndarray, new: dict, ev: np.ndarray) -> None:
-        from riskflag.synth.emit import emit_month
-
-        emit_month(self, m, active, new, ev)
+        emit_month(self, m, active, ev)
 
     def _snapshot(self, m: int) -> None:
-        from riskflag.synth.oracle import snapshot
-
         self.snapshots[m] = snapshot(self, m)
 
 
