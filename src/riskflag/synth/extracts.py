@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +188,12 @@ def _arrow_column(col: pd.Series | np.ndarray | pa.Array) -> pa.Array:
         return pa.array([str(v) for v in a], type=pa.string())
 
 
+def _as_text(v: np.ndarray | pa.Array) -> pa.Array:
+    return (
+        v.cast(pa.string()) if isinstance(v, pa.Array) else pa.array(np.asarray(v).astype(str), pa.string())
+    )
+
+
 def pc_divide_text(pence: np.ndarray) -> pa.Array:
     """Whole pence as '1234.50' text, computed in Arrow (no Python-level loop)."""
     p = np.asarray(pence, dtype=np.int64)
@@ -221,6 +228,7 @@ class Extracts:
         self.month_end = (w.month_start[1:] - EPOCH).astype(np.int64) - 1
         self.last = w.months - 1
         self.next_row: dict[str, int] = {}
+        self.timings: dict[str, float] = {}
 
     # --- deliveries --------------------------------------------------------------------
 
@@ -292,7 +300,7 @@ class Extracts:
                         "source": pa.array([source] * sel.size),
                         "file": pa.array([rel] * sel.size),
                         "row": rows,
-                        "record": pa.array(np.asarray(k["record"]).astype(str), pa.string()),
+                        "record": _as_text(k["record"]),
                         "person_id": np.asarray(k["person_id"]).astype(np.int32),
                         "person2_id": np.asarray(k["person2_id"]).astype(np.int32),
                         "true_uprn": np.asarray(k["true_uprn"]).astype(np.int64),
@@ -396,7 +404,9 @@ class Extracts:
             "contacts",
         ):
             self.progress(name)
+            t0 = time.perf_counter()
             getattr(self, f"_{name}")()
+            self.timings[name] = round(time.perf_counter() - t0, 2)
         self.o.close()
 
     def _llpg(self) -> None:
@@ -458,7 +468,8 @@ class Extracts:
         ).to_numpy(dtype=object)
         name2 = np.where(has2 & ~joint, (up(p2["last"]) + ", " + up(p2["first"])).to_numpy(dtype=object), "")
         dob1 = days_to_str(p1["dob"], "%d/%m/%Y")
-        refs = np.asarray([f"{900000000 + int(a):09d}" for a in acc.index], dtype=object)
+        name1, name2, dob1 = (pa.array(a, pa.string()) for a in (name1, name2, dob1))
+        refs = pa.array([f"{900000000 + int(a):09d}" for a in acc.index], pa.string())
         name_bits = (
             FAULT_BITS["name_typo"]
             | FAULT_BITS["nickname"]
@@ -469,6 +480,7 @@ class Extracts:
         index = pd.Index(acc.index)
         for m, chunk in self._by_month(rec):
             pos = index.get_indexer(chunk["account"].to_numpy())
+            at = pa.array(pos)
             n_rows = len(chunk)
             bits = b1[pos].astype(np.int32)
             arrears = chunk["arrears"].to_numpy().astype(float)
@@ -486,11 +498,11 @@ class Extracts:
             bal_day = np.full(n_rows, self.month_end[m])
             df = Cols(
                 {
-                    "ACCOUNT_REF": refs[pos],
+                    "ACCOUNT_REF": refs.take(at),
                     "PROPERTY_REF": self.uprn[chunk["prop"].to_numpy()],
-                    "LIABLE_NAME_1": name1[pos],
-                    "LIABLE_DOB_1": dob1[pos],
-                    "LIABLE_NAME_2": name2[pos],
+                    "LIABLE_NAME_1": name1.take(at),
+                    "LIABLE_DOB_1": dob1.take(at),
+                    "LIABLE_NAME_2": name2.take(at),
                     "BALANCE_DATE": days_to_str(bal_day[:1], "%d/%m/%Y")[0],
                     "ARREARS": money,
                     "RECOVERY_STAGE": stage,
@@ -504,7 +516,7 @@ class Extracts:
             )
             keys = Cols(
                 {
-                    "record": refs[pos],
+                    "record": refs.take(at),
                     "person_id": chunk["person1"].to_numpy(),
                     "person2_id": chunk["person2"].to_numpy(),
                     "true_uprn": self.uprn[chunk["prop"].to_numpy()],
