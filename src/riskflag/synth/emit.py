@@ -126,10 +126,10 @@ def _council_tax(w: World, m: int) -> None:
         person1=f["lead"][fam],
         person2=f["partner"][fam],
         month=np.full(accs.size, m, np.int16),
-        arrears=arrears[accs].round(2),
+        arrears=arrears[accs].round(2).astype(np.float32),
         stage=stage.astype(np.int8),
         spd=adults == 1,
-        ctr_weekly=ctr_weekly,
+        ctr_weekly=ctr_weekly.astype(np.float32),
         start_day=np.asarray(w.acc["start"])[accs],
         end_day=np.asarray(w.acc["end"])[accs],
     )

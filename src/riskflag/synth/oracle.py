@@ -38,7 +38,7 @@ def snapshot(w: World, m: int) -> dict[str, np.ndarray]:
         "family": fam_here.astype(np.int32),
         "prop": f["prop"][fam_here].astype(np.int32),
         "status": f["status"][fam_here].copy(),
-        "state": ch.encode({k: f[k][fam_here] for k in ch.VARS}),
+        "state": ch.encode({k: f[k][fam_here] for k in ch.VARS}).astype(np.int32),
         "person": persons.astype(np.int32),
         "person_prop": pe["prop"][persons].astype(np.int32),
         "objected": (pe["objected"][persons] >= 0) & (pe["objected"][persons] <= m),
@@ -178,29 +178,31 @@ def stream(w: World, sink: Callable[[str, pd.DataFrame], None]) -> None:
             )
 
 
-def quality(d: pd.DataFrame) -> dict:
+def quality(scored: dict[int, dict[str, np.ndarray]]) -> dict:
     """The oracle against realised labels, pooled over as-of dates whose horizon has passed.
 
-    d: one row per household and as-of date whose label was observed and not censored, with
-    as_of_month, horizon_days, probability and label."""
+    scored: per horizon, arrays as_of_month, probability and label over the households whose
+    label was observed and not censored."""
     from sklearn.metrics import roc_auc_score
 
     out = {}
-    for h, g in d.groupby("horizon_days"):
-        y, p = g["label"].to_numpy(), g["probability"].to_numpy()
-        k = max(1, round(0.01 * len(g) / g["as_of_month"].nunique()))
-        top = g.assign(r=g.groupby("as_of_month")["probability"].rank(ascending=False, method="first"))
-        top = top[top["r"] <= k]
+    for h in sorted(scored):
+        m, p, y = scored[h]["as_of_month"], scored[h]["probability"], scored[h]["label"]
+        months, counts = np.unique(m, return_counts=True)
+        # top 1% of each as-of date's cohort by oracle probability
+        order = np.lexsort((-p, m))
+        start = np.repeat(np.cumsum(counts) - counts, counts)
+        rank = np.arange(order.size) - start
+        k = np.repeat(np.maximum(1, np.round(0.01 * counts)), counts)
+        top = order[rank < k]
         out[str(h)] = {
-            "household_dates": len(g),
-            "as_of_dates": int(g["as_of_month"].nunique()),
-            "base_rate": float(y.mean()),
-            "expected_rate": float(p.mean()),
+            "household_dates": int(y.size), "as_of_dates": int(months.size),
+            "base_rate": float(y.mean()), "expected_rate": float(p.mean()),
             "observed_over_expected": float(y.sum() / p.sum()),
-            "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None,
-            "precision_top_1pct": float(top["label"].mean()),
-            "expected_precision_top_1pct": float(top["probability"].mean()),
-        }
+            "auc": float(roc_auc_score(y, p)) if 0 < y.sum() < y.size else None,
+            "precision_top_1pct": float(y[top].mean()),
+            "expected_precision_top_1pct": float(p[top].mean()),
+        }  # fmt: skip
     return out
 
 

@@ -49,6 +49,7 @@ def synthesise(
         start,
         progress=lambda m: say(f"month {m + 1}/{months}", 0.6 * (m + 1) / months),
     )
+    world.chain.transitions  # noqa: B018  (built while memory is empty; cached for the oracle)
     world.run()
     timings["simulate"] = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -95,11 +96,12 @@ def synthesise(
     return summary
 
 
-def write_oracle(w: World, root: Path) -> pd.DataFrame:
-    """Stream the oracle and the realised labels to Parquet; keep what quality() needs."""
+def write_oracle(w: World, root: Path) -> dict[int, dict[str, np.ndarray]]:
+    """Stream the oracle and the realised labels to Parquet; keep what quality() needs, as
+    compact arrays per horizon."""
     root.mkdir(parents=True, exist_ok=True)
     writers: dict[str, pq.ParquetWriter] = {}
-    scored: list[pd.DataFrame] = []
+    kept: dict[int, dict[str, list[np.ndarray]]] = {}
     pending: dict[tuple[int, int], pd.DataFrame] = {}
     month_end = (w.month_start[1:] - EPOCH).astype(np.int64) - 1
 
@@ -112,29 +114,23 @@ def write_oracle(w: World, root: Path) -> pd.DataFrame:
             writers[kind] = pq.ParquetWriter(root / f"{kind}.parquet", table.schema)
         writers[kind].write_table(table)
         key = (int(df["as_of_month"].iloc[0]), int(df["horizon_days"].iloc[0])) if len(df) else (-1, -1)
-        if key in pending:
-            o, lab = (df, pending.pop(key)) if kind == "oracle" else (pending.pop(key), df)
-            keep = (lab["observed"] & ~lab["censored"]).to_numpy()
-            scored.append(
-                pd.DataFrame(
-                    {
-                        "as_of_month": o["as_of_month"].to_numpy()[keep],
-                        "horizon_days": o["horizon_days"].to_numpy()[keep],
-                        "probability": o["probability"].to_numpy(np.float32)[keep],
-                        "label": lab["label"].to_numpy()[keep],
-                    }
-                )
-            )
-        else:
+        if key not in pending:
             pending[key] = df
+            return
+        o, lab = (df, pending.pop(key)) if kind == "oracle" else (pending.pop(key), df)
+        keep = (lab["observed"] & ~lab["censored"]).to_numpy()
+        h = kept.setdefault(key[1], {"as_of_month": [], "probability": [], "label": []})
+        h["as_of_month"].append(o["as_of_month"].to_numpy()[keep])
+        h["probability"].append(o["probability"].to_numpy(np.float32)[keep])
+        h["label"].append(lab["label"].to_numpy()[keep])
 
     oracle.stream(w, sink)
     for wr in writers.values():
         wr.close()
-    return pd.concat(scored, ignore_index=True)
+    return {h: {k: np.concatenate(v) for k, v in cols.items()} for h, cols in kept.items()}
 
 
-def write_truth(w: World, ex: Extracts, scored: pd.DataFrame, root: Path) -> dict:
+def write_truth(w: World, ex: Extracts, scored: dict[int, dict[str, np.ndarray]], root: Path) -> dict:
     """The folder only evaluation reads. Training and scoring never open it."""
     root.mkdir(parents=True, exist_ok=True)
     pe, f = w.people, w.fam
