@@ -292,3 +292,44 @@ def test_oracle_standard_error_is_recorded_and_small(council_2k: Path) -> None:
     assert oracle["std_error"].max() < base / 10
     summary = json.loads((truth / "summary.json").read_text())
     assert "exact" in summary["oracle_method"]
+
+
+def test_dates_of_birth_transposed_where_possible(council_2k: Path, ledger: pd.DataFrame, keys: pd.DataFrame,
+                                                  persons: pd.DataFrame) -> None:  # fmt: skip
+    k = keys[
+        keys["source"].isin(["homelessness_cases", "adult_social_care", "education", "deaths", "benefits"])
+    ]
+    k = k.merge(ledger, on=["file", "row"])
+    dob = pd.to_datetime(persons.loc[k["person_id"], "date_of_birth"].to_numpy())
+    possible = (dob.day <= 12) & (dob.month <= 12) & (dob.day != dob.month)
+    flagged = (k["faults"].to_numpy() & FAULT_BITS["dob_transposed"]) > 0
+    assert possible.sum() > 3000
+    assert not flagged[~possible].any()
+    assert abs(flagged[possible].mean() - 0.01) < 0.006, flagged[possible].mean()
+
+
+def test_stale_addresses_after_a_move(council_2k: Path, ledger: pd.DataFrame, keys: pd.DataFrame) -> None:
+    """30% of records in the 3 months after a move show the previous home."""
+    res = pd.read_parquet(council_2k / "truth" / "residence.parquet").astype(
+        {"from_month": "int64", "to_month": "int64"}
+    )
+    res = res.sort_values(["person_id", "from_month"])
+    res["prev_uprn"] = res.groupby("person_id")["uprn"].shift()
+    res["prev_to"] = res.groupby("person_id")["to_month"].shift()
+    k = keys[keys["source"].isin(["benefits", "homelessness_cases", "childrens_services", "adult_social_care",
+                                  "deaths", "education"])].merge(ledger, on=["file", "row"])  # fmt: skip
+    start = np.datetime64("2021-11", "M")
+    k["month"] = (k["event_date"].to_numpy().astype("datetime64[M]") - start).astype(int)
+    k = k.sort_values("month")
+    res = res.sort_values("from_month")
+    k["q"] = (k["month"] + 1).astype("int64")
+    m = pd.merge_asof(k, res, left_on="q", right_on="from_month", left_by="person_id", right_by="person_id")
+    moved = m["prev_uprn"].notna() & (m["prev_to"] == m["from_month"]) & (m["from_month"] > 0)
+    recent = moved & (m["q"] - m["from_month"] < 3)
+    stale = (m["faults"] & FAULT_BITS["stale_address"]) > 0
+    assert recent.sum() > 500
+    rate = stale[recent].mean()
+    assert abs(rate - 0.30) < 0.05, rate
+    assert (m.loc[stale & recent, "address_uprn"] == m.loc[stale & recent, "prev_uprn"]).all()
+    # outside that window only people newly arrived from elsewhere show an old (out-of-borough) address
+    assert (m.loc[stale & ~recent, "address_uprn"] == -1).all()

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from riskflag.config import SOURCE_NAMES
 from riskflag.synth import faults as fl
 from riskflag.synth.faults import FAULT_BITS, FaultRates
 
@@ -228,6 +229,11 @@ class Extracts:
         self.month_end = (w.month_start[1:] - EPOCH).astype(np.int64) - 1
         self.last = w.months - 1
         self.next_row: dict[str, int] = {}
+        spells = w.spells.frame().sort_values(["person", "month"], kind="stable")
+        self.spell_person = spells["person"].to_numpy().astype(np.int64)
+        self.spell_prop = spells["prop"].to_numpy()
+        self.spell_month = spells["month"].to_numpy().astype(np.int64)
+        self.spell_key = self.spell_person * 4096 + self.spell_month
         self.timings: dict[str, float] = {}
 
     # --- deliveries --------------------------------------------------------------------
@@ -338,15 +344,23 @@ class Extracts:
         the text names (-1 when it is outside the borough)."""
         pe = self.w.people
         p = np.where(person >= 0, person, 0)
-        prev = pe["prev_prop"][p]
-        moved = pe["moved_month"][p]
-        recent = (person >= 0) & (month - moved >= 0) & (month - moved < 3)
+        # the residence spell the record falls in (records of month m see homes after its moves)
+        at = np.searchsorted(self.spell_key, p.astype(np.int64) * 4096 + month + 1, side="right") - 1
+        later = (at >= 1) & (self.spell_prop[np.maximum(at, 0)] != prop)
+        at = np.where(later, at - 1, at)  # recorded before that month's move or exit
+        ok = (person >= 0) & (at >= 0) & (self.spell_person[np.maximum(at, 0)] == p)
+        start = np.where(ok, self.spell_month[np.maximum(at, 0)], 0)
+        before = np.maximum(at - 1, 0)
+        has_prev = ok & (at >= 1) & (self.spell_person[before] == p) & (self.spell_prop[before] >= 0)
+        prev = np.where(has_prev, self.spell_prop[before], -1)
+        incomer = ok & ~has_prev & (pe["oob_addr"][p] >= 0)
+        recent = ok & (start > 0) & (month + 1 - start < 3) & (has_prev | incomer)
         stale = recent & (self.rng.random(prop.size) < self.rates.stale_address)
-        prev_in = stale & (prev >= 0)
+        prev_in = stale & has_prev
         shown = prop.copy()
         shown[prev_in] = prev[prev_in]
-        oob = stale & (prev < 0) & (pe["oob_addr"][p] >= 0)
-        bits = np.where(stale & (prev_in | oob), FAULT_BITS["stale_address"], 0).astype(np.int32)
+        oob = stale & incomer
+        bits = np.where(stale, FAULT_BITS["stale_address"], 0).astype(np.int32)
         sp = np.where(shown >= 0, shown, 0)
         text = self.addr[sp].copy()
         var = self.rng.random(prop.size) < self.rates.address_variant
@@ -388,21 +402,7 @@ class Extracts:
     # --- sources -----------------------------------------------------------------------
 
     def write_all(self) -> None:
-        for name in (
-            "llpg",
-            "area_deprivation",
-            "council_tax",
-            "rent_accounts",
-            "benefits",
-            "homelessness_cases",
-            "childrens_services",
-            "adult_social_care",
-            "asb_incidents",
-            "education",
-            "deaths",
-            "objections",
-            "contacts",
-        ):
+        for name in SOURCE_NAMES:
             self.progress(name)
             t0 = time.perf_counter()
             getattr(self, f"_{name}")()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from riskflag.config import SOURCE_NAMES
 from riskflag.synth import chain as ch
 from riskflag.synth.emit import emit_month
 from riskflag.synth.gazetteer import Gazetteer, build, out_of_borough_addresses
@@ -120,8 +121,6 @@ PERSON_SPEC = {
     "family": (np.int32, -1),
     "role": (np.int8, 0),
     "prop": (np.int32, -1),
-    "prev_prop": (np.int32, -1),
-    "moved_month": (np.int16, -99),
     "exit_month": (np.int16, -1),
     "exit_kind": (np.int8, 0),
     "upn": (object, ""),
@@ -175,21 +174,8 @@ class World:
         self.target_households = households
         self.month_start = np.asarray([(self.start + m).astype("datetime64[D]") for m in range(months + 14)])
         self.month_days = np.diff(self.month_start).astype(int)
-        self.rec: dict[str, Records] = {
-            k: Records()
-            for k in (
-                "council_tax",
-                "rent_accounts",
-                "benefits",
-                "homelessness_cases",
-                "childrens_services",
-                "adult_social_care",
-                "education",
-                "asb_incidents",
-                "deaths",
-                "objections",
-            )
-        }
+        reference = ("llpg", "area_deprivation", "contacts")  # not recorded month by month
+        self.rec: dict[str, Records] = {k: Records() for k in SOURCE_NAMES if k not in reference}
         self.spells = Records()
         self.snapshots: dict[int, dict[str, np.ndarray]] = {}
         self.counters: dict[str, int] = {"move_fallbacks": 0}
@@ -293,10 +279,7 @@ class World:
         occupied = (rng.random(self.n_props) > vac) & ~self.is_ta
         occ = np.flatnonzero(occupied)
         t = self.tenure[occ]
-        ctype = np.empty(occ.size, np.int8)
-        for ten, mix in _INIT_TYPE.items():
-            sel = t == ten
-            ctype[sel] = rng.choice([0, 1, 2, 3, 4], sel.sum(), p=mix)
+        ctype = self._draw_types(t)
         hmo = props["class_code"].to_numpy()[occ] == "RH02"
         ctype[hmo] = ch.SINGLE
         fam_prop = [occ]
@@ -411,6 +394,14 @@ class World:
                 self._add_initial_children(fids[np.isin(ctype, ch.KID_TYPES)])
         return fids
 
+    def _draw_types(self, tenure: np.ndarray) -> np.ndarray:
+        """The type of a family newly in a home, by the home's tenure."""
+        ctype = np.empty(tenure.size, np.int8)
+        for ten, mix in _INIT_TYPE.items():
+            sel = tenure == ten
+            ctype[sel] = self.rng.choice([0, 1, 2, 3, 4], sel.sum(), p=mix)
+        return ctype
+
     def _burn_step(self, s: dict) -> dict:
         """A month of the chain with composition and home held fixed (initial histories)."""
         rng, c = self.rng, self.chain
@@ -447,15 +438,16 @@ class World:
         pe["family"][pid] = fids
         pe["role"][pid] = 1
 
-    def _add_initial_children(self, fids: np.ndarray) -> None:
+    def _add_initial_children(
+        self, fids: np.ndarray, month: int = 0, counts: tuple[float, ...] = (0.42, 0.38, 0.14, 0.06)
+    ) -> None:
+        """Children of families already formed when they enter the simulation."""
         rng, pe, f = self.rng, self.people.cols, self.fam.cols
-        k = rng.choice([1, 2, 3, 4], fids.size, p=[0.42, 0.38, 0.14, 0.06])
+        k = rng.choice(np.arange(1, len(counts) + 1), fids.size, p=counts)
         fam_rep = np.repeat(fids, k)
-        lead = f["lead"][fam_rep]
-        lead_age = ((self.month_start[0] - EPOCH).astype(int) - pe["dob"][lead]) / 365.25
-        hi = np.clip(lead_age - 17, 0.2, 17.9)
-        age = rng.uniform(0, 1, fam_rep.size) * hi
-        self._add_children(fam_rep, age, 0)
+        lead_age = ((self.month_start[month] - EPOCH).astype(int) - pe["dob"][f["lead"][fam_rep]]) / 365.25
+        age = rng.uniform(0, 1, fam_rep.size) * np.clip(lead_age - 17, 0.2, 17.9)
+        self._add_children(fam_rep, age, month)
 
     def _add_children(self, fam_rep: np.ndarray, age: np.ndarray, month: int) -> None:
         pe, f = self.people.cols, self.fam.cols
@@ -539,9 +531,6 @@ class World:
         old = pe["prop"]
         changed = np.flatnonzero(new_prop != old)
         if changed.size:
-            moved_home = changed[(old[changed] >= 0)]
-            pe.cols["prev_prop"][moved_home] = old[moved_home]
-            pe.cols["moved_month"][changed] = m
             self.spells.add(
                 person=changed, prop=new_prop[changed], month=np.full(changed.size, m + 1, np.int16)
             )
@@ -831,26 +820,15 @@ class World:
             return
         props = np.concatenate(add)
         t = self.tenure[props]
-        ctype = np.empty(props.size, np.int8)
-        for ten, mix in _INIT_TYPE.items():
-            sel = t == ten
-            ctype[sel] = rng.choice([0, 1, 2, 3, 4], sel.sum(), p=mix)
+        ctype = self._draw_types(t)
         fids = self._create_families(props, ctype, t.astype(np.int8), m, burn_in=6)
         kids = fids[np.isin(ctype, ch.KID_TYPES)]
         if kids.size:
-            self._add_initial_children_at(kids, m)
+            self._add_initial_children(kids, m, counts=(0.5, 0.35, 0.15))
         pe = self.people
         members = np.flatnonzero(np.isin(pe["family"], fids))
         pe.cols["oob_addr"][members] = rng.integers(0, self.oob_addr.size, members.size)
         self.fam.cols["origin"][fids] = 1
-
-    def _add_initial_children_at(self, fids: np.ndarray, m: int) -> None:
-        rng, pe, f = self.rng, self.people.cols, self.fam.cols
-        k = rng.choice([1, 2, 3], fids.size, p=[0.5, 0.35, 0.15])
-        fam_rep = np.repeat(fids, k)
-        lead_age = ((self.month_start[m] - EPOCH).astype(int) - pe["dob"][f["lead"][fam_rep]]) / 365.25
-        age = rng.uniform(0, 1, fam_rep.size) * np.clip(lead_age - 17, 0.2, 17.9)
-        self._add_children(fam_rep, age, m)
 
     # --- accounts (council tax and council tenancies) ----------------------------------
 
