@@ -524,7 +524,6 @@ class World:
     def _refresh_people_props(self, m: int) -> None:
         """Everyone's home follows their family; record residence spells that changed."""
         pe, f = self.people, self.fam
-        n = pe.n
         fam = pe["family"]
         alive = pe["exit_month"] < 0
         new_prop = np.where(alive & (fam >= 0), f.cols["prop"][np.maximum(fam, 0)], -1).astype(np.int32)
@@ -535,7 +534,6 @@ class World:
                 person=changed, prop=new_prop[changed], month=np.full(changed.size, m + 1, np.int16)
             )
             pe.cols["prop"][changed] = new_prop[changed]
-        del n
 
     # --- the month ---------------------------------------------------------------------
 
@@ -576,7 +574,7 @@ class World:
         self._end_tenancies(movers, m, evicted=evicted)
         dest = self.pick_homes(f["T"][movers])
         # young adults at home move with their parents to a new home of their own
-        self._move_families(movers, dest, m)
+        self._move_families(movers, dest)
         ex_rate = c.exit_rate[new["C"], new["T"]]
         exits = active[stay & (rng.random(active.size) < ex_rate)]
         dies = rng.random(exits.size) < c.death_share[f["C"][exits], f["T"][exits]]
@@ -587,10 +585,10 @@ class World:
         self._progress_cases(m)
         self._in_migration(m)
         self._refresh_people_props(m)
-        self._update_primaries(m)
-        self._emit(m, active, new, ev)
+        self._update_primaries()
+        emit_month(self, m, active, ev)
         if m >= 11:
-            self._snapshot(m)
+            self.snapshots[m] = snapshot(self, m)
 
     # --- events ------------------------------------------------------------------------
 
@@ -725,13 +723,13 @@ class World:
         new_t = rng.choice([ch.PRIVATE, ch.SOCIAL], moved.size, p=[0.6, 0.4]).astype(np.int8)
         f.cols["T"][moved] = new_t
         f.cols["A"][moved] = 0
-        self._council_move(moved, new_t, m)
+        self._council_move(moved, new_t)
         # temporary accommodation
         occ = self.occupancy()
         free_ta = np.flatnonzero(self.is_ta & (occ == 0))
         k = min(free_ta.size, to_ta.size)
         placed = to_ta[:k]
-        self._move_families(placed, rng.choice(free_ta, k, replace=False), m, with_young=False)
+        self._move_families(placed, rng.choice(free_ta, k, replace=False), with_young=False)
         f.cols["status"][placed] = IN_TA
         f.cols["release"][placed] = m + rng.integers(4, 15, k)
         f.cols["T"][placed] = ch.SOCIAL
@@ -740,21 +738,21 @@ class World:
         rest = to_ta[k:]  # no temporary accommodation free: a private let is found instead
         f.cols["T"][rest] = ch.PRIVATE
         f.cols["C"][rest[f["C"][rest] == ch.YOUNG_AT_HOME]] = ch.SINGLE
-        self._council_move(rest, np.full(rest.size, ch.PRIVATE, np.int8), m)
+        self._council_move(rest, np.full(rest.size, ch.PRIVATE, np.int8))
         # leaving temporary accommodation for a social tenancy
         f.cols["status"][ta_due] = ACTIVE
         self._end_tenancies(ta_due, m)
         f.cols["T"][ta_due] = ch.SOCIAL
         f.cols["A"][ta_due] = 0
-        self._council_move(ta_due, np.full(ta_due.size, ch.SOCIAL, np.int8), m)
+        self._council_move(ta_due, np.full(ta_due.size, ch.SOCIAL, np.int8))
 
-    def _council_move(self, fids: np.ndarray, tenure: np.ndarray, m: int) -> None:
+    def _council_move(self, fids: np.ndarray, tenure: np.ndarray) -> None:
         """A move the housing team arranges after a case: the tenure is the home's."""
         dest = self.pick_homes(tenure, chain=False)
         self.fam.cols["T"][fids] = self.tenure[dest]
-        self._move_families(fids, dest, m)
+        self._move_families(fids, dest)
 
-    def _move_families(self, fids: np.ndarray, dest: np.ndarray, m: int, with_young: bool = True) -> None:
+    def _move_families(self, fids: np.ndarray, dest: np.ndarray, with_young: bool = True) -> None:
         if fids.size == 0:
             return
         f = self.fam
@@ -770,7 +768,6 @@ class World:
             hit = ya[np.isin(f["prop"][ya], lookup.index.to_numpy()) & ~np.isin(ya, fids)]
             if hit.size:
                 f.cols["prop"][hit] = lookup.loc[f["prop"][hit]].to_numpy()
-        del m
 
     def _exit_families(self, fids: np.ndarray, dies: np.ndarray, m: int) -> None:
         if fids.size == 0:
@@ -832,7 +829,7 @@ class World:
 
     # --- accounts (council tax and council tenancies) ----------------------------------
 
-    def _update_primaries(self, m: int) -> None:
+    def _update_primaries(self) -> None:
         """The liable family of each occupied home: the one that held it first."""
         f = self.fam
         here = np.flatnonzero(f["status"] != GONE)
@@ -848,7 +845,6 @@ class World:
         new_primary[still] = current[still]
         self.prop_primary_changed = np.flatnonzero(new_primary != current)
         self.prop_primary = new_primary
-        del m
 
     def _end_tenancies(self, fids: np.ndarray, m: int, evicted: np.ndarray | None = None) -> None:
         """Families leaving a home: their council tenancy ends (with the eviction date)."""
@@ -861,14 +857,6 @@ class World:
                     np.isin(fids, evicted) if evicted is not None else np.zeros(fids.size, bool),
                 )
             )
-
-    # --- what council systems record ---------------------------------------------------
-
-    def _emit(self, m: int, active: np.ndarray, new: dict, ev: np.ndarray) -> None:
-        emit_month(self, m, active, ev)
-
-    def _snapshot(self, m: int) -> None:
-        self.snapshots[m] = snapshot(self, m)
 
 
 def _draw_rows(rates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
