@@ -99,3 +99,14 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="no such config file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_unwritable_output_is_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    r = run("synth", "--out", str(blocker / "council"), "--households", "300", "--months", "26")
+    assert r.returncode == 2
+    assert "--out: cannot write to" in " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr
+    r = run("synth", "--out", str(blocker), "--households", "300", "--months", "26")
+    assert r.returncode == 2 and "is a file, not a folder" in " ".join(r.stderr.split())

@@ -78,9 +78,23 @@ def synth(
     _print_synth(_synthesise(out_dir, households, months, seed, start))
 
 
+def _writable(out_dir: Path) -> None:
+    """A folder we can create and write into, or one clear line saying why not."""
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        probe = out_dir.parent / f".{out_dir.name}.probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--out: cannot write to {out_dir} ({exc.strerror or exc})") from None
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out: {out_dir} is a file, not a folder")
+
+
 def _synthesise(out_dir: Path, households: int, months: int, seed: int, start: str) -> dict:
     from riskflag.synth.run import synthesise
 
+    _writable(out_dir)
     with _progress() as bar:
         task = bar.add_task("Synthesising", total=1.0)
         return synthesise(
