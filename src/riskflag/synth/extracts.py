@@ -675,15 +675,34 @@ class Extracts:
         keep = ~superseded
         return idx[keep], is_close[keep], known[keep]
 
-    def _homelessness_cases(self) -> None:
-        rec = self.w.rec["homelessness_cases"].frame()
+    def _current_state(self, source: str, day_col: str, close_col: str) -> tuple | None:
+        """The opening every current-state source shares: its records, who and where they
+        name, when the council knew, and the versions (opened, closed) to deliver."""
+        rec = self.w.rec[source].frame()
         if rec.empty:
-            return
-        who, where, bits, shown, day = self._event_people("homelessness_cases", rec, "person", "approach_day")
+            return None
+        who, where, bits, shown, day = self._event_people(source, rec, "person", day_col)
         known_open = self.late(day, bits)
-        idx, is_close, known = self._versions(rec, rec["close_day"].to_numpy(), known_open)
+        idx, is_close, known = self._versions(rec, rec[close_col].to_numpy(), known_open)
+        return rec, who, where, bits, shown, day, idx, is_close, known, rec["person"].to_numpy()
+
+    def _emit_versions(self, source: str, df: Cols, keys: Cols, opened: tuple, closed: dict[str, np.ndarray],
+                       updated: str, bits2: np.ndarray | None = None) -> None:  # fmt: skip
+        """Deliver each record's versions: the closed version shows `closed` (per record),
+        and every version shows when it was last updated."""
+        _, _, _, bits, _, _, idx, is_close, known, _ = opened
+        df = df.take(idx)
+        for col, values in closed.items():
+            df.set(col, is_close, np.asarray(values, dtype=object)[idx[is_close]])
+        df[updated] = days_to_str(known, SOURCES[source]["date"])
+        self.emit(source, df, known, bits[idx], keys.take(idx), bits2=None if bits2 is None else bits2[idx])
+
+    def _homelessness_cases(self) -> None:
+        opened = self._current_state("homelessness_cases", "approach_day", "close_day")
+        if opened is None:
+            return
+        rec, who, where, bits, shown, day, _, _, _, person = opened
         pe = self.w.people
-        person = rec["person"].to_numpy()
         eth = np.asarray(ETH_SYSTEM, dtype=object)[pe["eth"][person]]
         eth[self.rng.random(len(rec)) < 0.12] = ""
         dis = np.where(pe["disabled"][person], "Y", "N").astype(object)
@@ -730,25 +749,19 @@ class Extracts:
                 "RECORD_UPDATED": "",
             }
         )
-        df = df.take(idx)
-        df.set("OUTCOME", is_close, outcome[idx[is_close]])
-        df.set("CLOSE_DATE", is_close, days_to_str(rec["close_day"].to_numpy()[idx[is_close]], fmt))
-        df["RECORD_UPDATED"] = days_to_str(known, fmt)
-        keys = self._keys(rec, "case", "person", day, shown).take(idx)
-        self.emit("homelessness_cases", df, known, bits[idx], keys)
+        keys = self._keys(rec, "case", "person", day, shown)
+        closed = {"OUTCOME": outcome, "CLOSE_DATE": days_to_str(rec["close_day"].to_numpy(), fmt)}
+        self._emit_versions("homelessness_cases", df, keys, opened, closed, "RECORD_UPDATED")
 
     def _childrens_services(self) -> None:
-        rec = self.w.rec["childrens_services"].frame()
-        if rec.empty:
+        opened = self._current_state("childrens_services", "referral_day", "close_day")
+        if opened is None:
             return
-        who, where, bits, shown, day = self._event_people("childrens_services", rec, "person", "referral_day")
+        rec, who, where, bits, shown, day, _, _, _, person = opened
         c1, b1 = self.person_fields(rec["carer1"].to_numpy(), 1.0)
         c2, b2 = self.person_fields(rec["carer2"].to_numpy(), 1.0)
         carer_bits = (b1 | b2) & ~FAULT_BITS["dob_missing"]
-        known_open = self.late(day, bits)
-        idx, is_close, known = self._versions(rec, rec["close_day"].to_numpy(), known_open)
         pe = self.w.people
-        person = rec["person"].to_numpy()
         fmt = SOURCES["childrens_services"]["date"]
         carer = lambda c: np.where(c["first"] != "", pd.Series(c["first"]) + " " + pd.Series(c["last"]), "")  # noqa: E731
         df = Cols(
@@ -770,21 +783,16 @@ class Extracts:
                 "LAST_MODIFIED": "",
             }
         )
-        df = df.take(idx)
-        df.set("CLOSE_DATE", is_close, days_to_str(rec["close_day"].to_numpy()[idx[is_close]], fmt))
-        df["LAST_MODIFIED"] = days_to_str(known, fmt)
-        keys = self._keys(rec, "referral", "person", day, shown, partner=rec["carer1"].to_numpy()).take(idx)
-        self.emit("childrens_services", df, known, bits[idx], keys, bits2=carer_bits[idx])
+        keys = self._keys(rec, "referral", "person", day, shown, partner=rec["carer1"].to_numpy())
+        closed = {"CLOSE_DATE": days_to_str(rec["close_day"].to_numpy(), fmt)}
+        self._emit_versions("childrens_services", df, keys, opened, closed, "LAST_MODIFIED", bits2=carer_bits)
 
     def _adult_social_care(self) -> None:
-        rec = self.w.rec["adult_social_care"].frame()
-        if rec.empty:
+        opened = self._current_state("adult_social_care", "start_day", "end_day")
+        if opened is None:
             return
-        who, where, bits, shown, day = self._event_people("adult_social_care", rec, "person", "start_day")
-        known_open = self.late(day, bits)
-        idx, is_close, known = self._versions(rec, rec["end_day"].to_numpy(), known_open)
+        rec, who, where, bits, shown, day, _, _, _, person = opened
         pe = self.w.people
-        person = rec["person"].to_numpy()
         fmt = SOURCES["adult_social_care"]["date"]
         df = Cols(
             {
@@ -803,11 +811,9 @@ class Extracts:
                 "UPDATED": "",
             }
         )
-        df = df.take(idx)
-        df.set("END_DATE", is_close, days_to_str(rec["end_day"].to_numpy()[idx[is_close]], fmt))
-        df["UPDATED"] = days_to_str(known, fmt)
-        keys = self._keys(rec, "episode", "person", day, shown).take(idx)
-        self.emit("adult_social_care", df, known, bits[idx], keys)
+        keys = self._keys(rec, "episode", "person", day, shown)
+        closed = {"END_DATE": days_to_str(rec["end_day"].to_numpy(), fmt)}
+        self._emit_versions("adult_social_care", df, keys, opened, closed, "UPDATED")
 
     def _asb_incidents(self) -> None:
         rec = self.w.rec["asb_incidents"].frame()
