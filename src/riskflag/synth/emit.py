@@ -42,7 +42,7 @@ def _accounts(w: World, m: int) -> None:
     day = w.day_in_month(m, changed.size) if m >= 0 else None
     end_of_prev = int((w.month_start[m] - ch_epoch()).astype(int)) - 1
     evicted_props = set()
-    for mm, _fids, props, ev in w.leaving:
+    for mm, props, ev in w.leaving:
         if mm == m:
             evicted_props.update(props[ev].tolist())
     w.leaving = [x for x in w.leaving if x[0] > m]

@@ -183,10 +183,7 @@ def _arrow_column(col: pd.Series | np.ndarray | pa.Array) -> pa.Array:
         return pa.array(a)
     if a.dtype.kind == "b":
         return pa.array(np.where(a, "True", "False"))
-    try:
-        return pa.array(a.astype(object) if a.dtype.kind != "O" else a, type=pa.string(), from_pandas=True)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):  # mixed, e.g. a UPRN or a blank
-        return pa.array([str(v) for v in a], type=pa.string())
+    return pa.array(a.astype(object) if a.dtype.kind != "O" else a, type=pa.string(), from_pandas=True)
 
 
 def _as_text(v: np.ndarray | pa.Array) -> pa.Array:
@@ -602,7 +599,7 @@ class Extracts:
         bad = self.impossible(n, bits)
         dob[bad] = known[bad] + self.rng.integers(30, 3000, bad.sum())  # born after the record
         uprn_given = np.where(
-            (shown >= 0) & (self.rng.random(n) < 0.7), self.uprn[np.maximum(shown, 0)].astype(object), ""
+            (shown >= 0) & (self.rng.random(n) < 0.7), self.uprn[np.maximum(shown, 0)].astype(str), ""
         )
         df = Cols(
             {

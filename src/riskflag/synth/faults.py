@@ -32,7 +32,6 @@ FAULT_BITS: dict[str, int] = {
     "charset_folded": 1 << 13,
 }
 NO_DATE = -(2**40)  # a missing date of birth (days since 1970 are negative before 1970)
-REALISTIC = sum(v for k, v in FAULT_BITS.items() if k != "impossible_value")
 
 
 @dataclass(frozen=True)

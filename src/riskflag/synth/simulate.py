@@ -34,7 +34,6 @@ class WorldParams:
     young_at_home: tuple[float, float, float] = (0.10, 0.05, 0.08)
     staying_with_others: float = 0.006
     advice_only_rate: float = 0.0008
-    # share of the social stock that lets to families who approached (main duty)
     cs_referral: tuple = (0.0015, 0.008, 0.035, 0.006, 0.004)  # base, strained, abuse, stress, unemployed
     asb: tuple = (0.0015, 0.03, 0.004, 0.004)  # base, abuse, stress, staying with others
     objection_rate: float = 0.00003
@@ -138,7 +137,6 @@ FAMILY_SPEC = {
     "prop": (np.int32, -1),
     "status": (np.int8, 0),
     "release": (np.int16, -1),
-    "case": (np.int32, -1),
     "claim": (np.int32, -1),
     "capped": (np.bool_, False),
     "ndd": (np.bool_, False),
@@ -146,8 +144,6 @@ FAMILY_SPEC = {
     "rent_weeks": (np.float32, 0.0),
     "nsp_day": (np.int32, -1),
     "order_day": (np.int32, -1),
-    "created": (np.int16, -1),
-    "origin": (np.int8, 0),
 }
 ACTIVE, IN_CASE, IN_TA, GONE = 0, 1, 2, 3
 
@@ -179,8 +175,8 @@ class World:
         self.spells = Records()
         self.snapshots: dict[int, dict[str, np.ndarray]] = {}
         self.counters: dict[str, int] = {"move_fallbacks": 0}
-        self.cases_open: dict[int, tuple[int, str]] = {}
-        self.leaving: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.cases_open: dict[int, str] = {}  # family -> outcome of its open case
+        self.leaving: list[tuple[int, np.ndarray, np.ndarray]] = []  # (month, homes left, evicted)
         self.acc: dict[str, list] = {k: [] for k in ("prop", "family", "start", "end", "arrears", "misses")}
         self.ten: dict[str, list] = {k: [] for k in ("prop", "family", "start", "end", "evicted")}
         self.accounts_opened = False
@@ -368,7 +364,6 @@ class World:
             n,
             prop=props,
             status=0 if status is None else status,
-            created=month,
             **{k: state[k] for k in ch.VARS},
         )
         # people
@@ -658,9 +653,7 @@ class World:
         ids = self._next_ids("case", n)
         f.cols["status"][fids] = IN_CASE
         f.cols["release"][fids] = m + dur
-        f.cols["case"][fids] = ids
-        for i, fid in enumerate(fids):
-            self.cases_open[int(fid)] = (int(ids[i]), str(outcome[i]))
+        self.cases_open.update(zip(fids.tolist(), outcome.tolist(), strict=True))
         self.rec["homelessness_cases"].add(
             case=ids,
             person=applicant,
@@ -706,7 +699,7 @@ class World:
         rng, f = self.rng, self.fam
         due = np.flatnonzero((f["status"] == IN_CASE) & (f["release"] == m))
         ta_due = np.flatnonzero((f["status"] == IN_TA) & (f["release"] == m))
-        outcomes = np.asarray([self.cases_open.pop(int(i))[1] for i in due], dtype=object)
+        outcomes = np.asarray([self.cases_open.pop(int(i)) for i in due], dtype=object)
         escalated = (outcomes == "relief") & (rng.random(due.size) < 0.5)
         stayed = due[outcomes == "stayed"]
         moved = due[(outcomes == "moved") | escalated]
@@ -825,7 +818,6 @@ class World:
         pe = self.people
         members = np.flatnonzero(np.isin(pe["family"], fids))
         pe.cols["oob_addr"][members] = rng.integers(0, self.oob_addr.size, members.size)
-        self.fam.cols["origin"][fids] = 1
 
     # --- accounts (council tax and council tenancies) ----------------------------------
 
@@ -852,7 +844,6 @@ class World:
             self.leaving.append(
                 (
                     m,
-                    fids.copy(),
                     self.fam["prop"][fids].copy(),
                     np.isin(fids, evicted) if evicted is not None else np.zeros(fids.size, bool),
                 )
