@@ -9,6 +9,7 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -148,13 +149,103 @@ def demo(
     else:
         _print_synth(_synthesise(council, households, 60, seed, "2021-11"))
     cfg = load_config(config)
+    cfg = cfg.model_copy(
+        update={
+            "data_folder": (council / "extracts").resolve(),
+            "output_folder": (out_dir / "runs").resolve(),
+        }
+    )
+    cfg._path = config
+    out.print(f"Council config: {config} ({cfg.council.name}; {len(cfg.sources)} sources mapped)")
+    run = _validate(cfg, _last_delivery(manifest))
     out.print(
-        f"Council config: configs/council.yaml ({cfg.council.name}; {len(cfg.sources)} sources mapped "
-        f"from {cfg.data_folder})"
+        "Stages so far: synthesise, validate. Next: link, train, nightly; `riskflag --help` lists what exists."
+    )
+    if run.status == "stopped":
+        raise typer.Exit(1)
+
+
+def _last_delivery(manifest: Path) -> date:
+    """The synthetic council's final day: the end of its last simulated month."""
+    import json
+
+    args = json.loads(manifest.read_text())["arguments"]
+    year, month = map(int, args["start"].split("-"))
+    month += args["months"]
+    first_after = date(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
+    return date.fromordinal(first_after.toordinal() - 1)
+
+
+def _as_of(value: str | None) -> date:
+    """The only place riskflag reads the wall clock: the default as-of date is today."""
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--as-of: expected a date as YYYY-MM-DD; got {value!r}") from None
+
+
+@app.command("validate")
+def validate_cmd(
+    config: Annotated[Path, typer.Option(help="The council's config.")] = Path("configs/council.yaml"),
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Validate deliveries up to this date, YYYY-MM-DD (default today)."),
+    ] = None,
+) -> None:
+    """Check every new delivery against its data contract, quarantine broken rows, load the rest.
+
+    Exit code 0 when every source critical to scoring passed (the run may be degraded), 1 when
+    one failed and tonight's scoring must not run."""
+    from riskflag.config import load_config
+
+    cfg = load_config(config)
+    run = _validate(cfg, _as_of(as_of))
+    raise typer.Exit(1 if run.status == "stopped" else 0)
+
+
+def _validate(cfg, as_of: date):
+    from riskflag.ingest.pipeline import validate_council
+
+    with _progress() as bar:
+        task = bar.add_task("Validating", total=None)
+        run, paths = validate_council(
+            cfg, as_of, progress=lambda source, what: bar.update(task, description=f"{source}: {what}")
+        )
+    _print_validation(run, paths)
+    return run
+
+
+def _print_validation(run, paths: dict[str, Path]) -> None:
+    t = Table(title=f"Validation as of {run.as_of.isoformat()}: {run.status.upper()}")
+    for col in ("source", "status", "new", "rows read", "accepted", "quarantined", "held", "top rule"):
+        numeric = col in ("new", "rows read", "accepted", "quarantined", "held")
+        t.add_column(col, justify="right" if numeric else "left", no_wrap=col != "top rule")
+    for s in run.sources:
+        tot = [
+            sum(getattr(x, k) for x in s.deliveries)
+            for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_held")
+        ]
+        rules: dict[str, int] = {}
+        for x in s.deliveries:
+            for r, n in x.rules.items():
+                rules[r] = rules.get(r, 0) + n
+        top = next((f"{r} ({n:,})" for r, n in sorted(rules.items(), key=lambda kv: -kv[1])), "")
+        status = {"ok": "[green]ok[/]", "failed": "[red]FAILED[/]" if s.critical else "[yellow]left out[/]"}[
+            s.status
+        ]
+        t.add_row(s.source, status, str(len(s.deliveries)), *(f"{n:,}" for n in tot), top)
+    out.print(t)
+    for s in run.sources:
+        if s.message:
+            out.print(f"[bold]{s.source}[/]: {s.message}", highlight=False)
+    conserved = run.to_dict()["rows_conserved"]
+    out.print(
+        f"Rows conserved (read = accepted + quarantined + held): {'yes' if conserved else '[red]NO[/]'}"
     )
     out.print(
-        "Stages so far: synthesise. Next: validate (data contracts), link, train, nightly; "
-        "`riskflag --help` lists what exists."
+        f"Report: [bold]{paths['validation.html']}[/]  (JSON beside it; quarantine.csv has every rejected row)"
     )
 
 

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from riskflag.errors import ConfigError
 
@@ -51,6 +59,20 @@ class SourceConfig(Strict):
     values: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="contract field -> {source code: contract value}"
     )
+    sheet: str | None = Field(default=None, description="Excel sheet to read; the first when empty")
+    delivered_pattern: str = Field(
+        default=r"(\d{4}-\d{2}-\d{2})",
+        description="regex whose first group is the ISO delivery date in a file name; "
+        "files without one are dated by their modification time",
+    )
+    volume_bounds: tuple[float, float] | None = Field(
+        default=None,
+        description="rows of a delivery over rows of the last accepted one; "
+        "default 0.5-2.0 for full snapshots, unchecked for deltas",
+    )
+    max_rejected_share: float = Field(
+        default=0.05, gt=0, le=1, description="a delivery with more quarantined rows than this stops"
+    )
 
     @model_validator(mode="after")
     def _sql_needs_query(self) -> SourceConfig:
@@ -71,12 +93,23 @@ class CouncilInfo(Strict):
 
 
 class CouncilConfig(Strict):
+    """One council's settings. `path` is the file it came from, for messages that name it."""
+
     council: CouncilInfo
     data_folder: Path
     output_folder: Path = Path("../runs")
     horizon_days: Literal[56, 182, 365] = 182
     teams: list[Team] = Field(min_length=1)
     sources: dict[str, SourceConfig]
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path:
+        return self._path or Path("council.yaml")
+
+    @property
+    def warehouse(self) -> Path:
+        return self.output_folder / "warehouse.duckdb"
 
     @field_validator("sources")
     @classmethod
@@ -116,9 +149,11 @@ def load_config(path: Path | str) -> CouncilConfig:
             msg = "unknown key"
         raise ConfigError(f"{path}: {key}: {msg}{shown}") from None
     base = path.resolve().parent
-    return cfg.model_copy(
+    cfg = cfg.model_copy(
         update={
             "data_folder": (base / cfg.data_folder).resolve(),
             "output_folder": (base / cfg.output_folder).resolve(),
         }
     )
+    cfg._path = path
+    return cfg

@@ -232,6 +232,7 @@ class Extracts:
         self.spell_month = spells["month"].to_numpy().astype(np.int64)
         self.spell_key = self.spell_person * 4096 + self.spell_month
         self.timings: dict[str, float] = {}
+        self.headers: dict[str, list[str]] = {}
 
     # --- deliveries --------------------------------------------------------------------
 
@@ -250,6 +251,23 @@ class Extracts:
             return f"{source}_history_to_{days_to_str([day], '%Y-%m-%d')[0]}.csv"
         day = self.month_end[code] if code < 100_000 else code - 100_000
         return f"{source}_{days_to_str([day], '%Y-%m-%d')[0]}.csv"
+
+    def _fill_schedule(self, source: str) -> None:
+        """A system sends every scheduled delivery, header only when nothing is new, so that
+        silence means a failed feed rather than a quiet night."""
+        if source not in self.headers:
+            return
+        daily = SOURCES[source]["kind"] != "snapshot"
+        codes = [-1, *range(self.go_live, self.last + (0 if daily else 1))]
+        if daily:
+            codes += [
+                100_000 + d for d in range(self.month_end[self.last - 1] + 1, self.month_end[self.last] + 1)
+            ]
+        empty = Cols({c: np.array([], dtype=object) for c in self.headers[source]})
+        for code in codes:
+            name = self.file_name(source, code)
+            if str(self.o.root / "extracts" / source / name) not in self.o.started:
+                self.o.write(source, name, empty)
 
     def emit(
         self,
@@ -277,6 +295,7 @@ class Extracts:
         bits = bits[order] | np.where(is_dup, FAULT_BITS["duplicate_row"], 0)
         bits2 = bits2[order]
         keys = keys.take(order)
+        self.headers.setdefault(source, list(df))
         labels = self.delivery_of(known, daily)
         order_in = np.argsort(labels, kind="stable")
         codes, starts = np.unique(labels[order_in], return_index=True)
@@ -403,6 +422,7 @@ class Extracts:
             self.progress(name)
             t0 = time.perf_counter()
             getattr(self, f"_{name}")()
+            self._fill_schedule(name)
             self.timings[name] = round(time.perf_counter() - t0, 2)
         self.o.close()
 
@@ -434,7 +454,7 @@ class Extracts:
                 "Employment Rank": ls["employment_rank"],
             }
         )
-        self.o.write("area_deprivation", "imd_2025.csv", df)
+        self.o.write("area_deprivation", "imd_2025_published_2025-10-30.csv", df)
 
     def _by_month(self, rec: pd.DataFrame):
         """Monthly slices of a snapshot source's records (they were recorded in month order)."""
@@ -917,7 +937,7 @@ class Extracts:
 
     def _contacts(self) -> None:
         df = pd.DataFrame(columns=["HH_REF", "CONTACT_DATE", "OUTCOME", "SUPPORT_OFFERED"])
-        self.o.write("contacts", "contacts_empty.csv", df)
+        self.o.write("contacts", self.file_name("contacts", -1), df)
 
 
 def sha256(path: Path) -> str:

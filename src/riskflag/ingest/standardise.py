@@ -1,0 +1,151 @@
+"""Map a source's columns and codes onto the contract's names, and standardise values in SQL.
+
+The raw text of every field is kept beside its clean value (`<field>__raw`), so that a
+caseworker or data officer can always see what the system sent. A value that cannot be read
+as its contract type, or a code the config does not map, gets a rule in `<field>__bad`: the
+row is quarantined with that rule and the value named, never guessed at.
+
+All of it is one SELECT run by DuckDB, so it stays set-based and portable.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from riskflag.config import SourceConfig
+from riskflag.contracts.contract import Contract, Field
+from riskflag.ingest.problems import DeliveryStop
+
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%b-%Y", "%d %b %Y", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S")
+TRUE = ("true", "t", "y", "yes", "1")
+FALSE = ("false", "f", "n", "no", "0")
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def check_columns(
+    header: list[str], source: str, sc: SourceConfig, others: dict[str, SourceConfig], config_name: str
+) -> list[str]:
+    """Stop a delivery whose columns are not the ones the config maps; return notes on extras."""
+    expected = list(sc.columns.values())
+    have = set(header)
+    missing = [c for c in expected if c not in have]
+    extra = [c for c in header if c not in set(expected) and c != "_row"]
+    if missing and len(missing) * 2 >= len(expected):
+        best = max(
+            (
+                (len(set(o.columns.values()) & have) / max(1, len(o.columns)), name)
+                for name, o in others.items()
+            ),
+            default=(0.0, ""),
+        )
+        if best[0] >= 0.8 and best[1] != source:
+            raise DeliveryStop(
+                "wrong_file",
+                f"this is not a {source} extract: its header matches the {best[1]} extract "
+                f"({round(best[0] * 100)}% of its columns); check which file was sent where",
+            )
+    if missing:
+        field = next(f for f, c in sc.columns.items() if c == missing[0])
+        hint = difflib.get_close_matches(missing[0], extra, n=1, cutoff=0.5)
+        renamed = f"; the file has {hint[0]!r} instead (renamed?)." if hint else "."
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DeliveryStop(
+            "renamed_column" if hint else "missing_column",
+            f"column {missing[0]!r}{more} is missing from the file{renamed} The config maps it to "
+            f"{field!r} ({config_name}: sources.{source}.columns.{field})",
+        )
+    return [f"column {c!r} is not in the config's mapping and was ignored" for c in extra]
+
+
+def stage_select(source_columns: dict[str, str], contract: Contract, rel: str) -> str:
+    """Raw text of every contract field, renamed to the contract's names (NULL when unmapped)."""
+    parts = []
+    for f in contract.fields:
+        col = source_columns.get(f.name)
+        parts.append(f"{ident(col)} AS {ident(f.name)}" if col else f"NULL::VARCHAR AS {ident(f.name)}")
+    return f"SELECT {', '.join(parts)}, _row FROM {rel}"
+
+
+def _mapped(r: str, codes: dict[str, str]) -> tuple[str, str]:
+    whens = " ".join(f"WHEN {r} = {lit(k)} THEN {lit(v)}" for k, v in codes.items() if k != "")
+    blank = lit(codes[""]) if "" in codes else "NULL"
+    keys = ", ".join(lit(k) for k in codes if k != "") or "''"
+    clean = f"CASE WHEN {r} IS NULL THEN {blank} {whens} END"
+    bad = f"CASE WHEN {r} IS NOT NULL AND {r} NOT IN ({keys}) THEN 'unmapped_code' END"
+    return clean, bad
+
+
+def _clean(f: Field, r: str, date_format: str | None) -> tuple[str, str | None]:
+    """The clean value of raw text r for a field, and the rule when it does not parse."""
+    t = f.logical_type
+    if t == "date":
+        formats = [date_format] if date_format else []
+        formats += [x for x in DATE_FORMATS if x not in formats]
+        fmts = ", ".join(lit(x) for x in formats)
+        v = f"CAST(try_strptime({r}, [{fmts}]) AS DATE)"
+        return v, "unparseable_date"
+    if t == "number":
+        txt = f"regexp_replace({r}, '[£,\\s]', '', 'g')"
+        v = f"TRY_CAST(CASE WHEN {txt} LIKE '(%)' THEN '-' || trim({txt}, '()') ELSE {txt} END AS DECIMAL(14,2))"
+        return v, "not_a_number"
+    if t == "integer":
+        return f"TRY_CAST(regexp_replace({r}, '\\.0+$', '') AS BIGINT)", "not_an_integer"
+    if t == "boolean":
+        yes, no = ", ".join(map(lit, TRUE)), ", ".join(map(lit, FALSE))
+        v = f"CASE WHEN lower({r}) IN ({yes}) THEN true WHEN lower({r}) IN ({no}) THEN false END"
+        return v, "not_a_boolean"
+    kind = f.standardise
+    if kind == "postcode":
+        s = f"upper(regexp_replace({r}, '[^A-Za-z0-9]', '', 'g'))"
+        return (
+            f"CASE WHEN length({s}) BETWEEN 5 AND 7 THEN left({s}, -3) || ' ' || right({s}, 3) ELSE {s} END",
+            None,
+        )
+    if kind == "nino":
+        return f"upper(regexp_replace({r}, '\\s', '', 'g'))", None
+    if kind == "uprn":
+        return f"regexp_replace({r}, '\\.0+$', '')", None
+    if kind == "name":
+        quotes = f"regexp_replace({r}, '[\u2018\u2019`]', '''', 'g')"
+        return f"upper(regexp_replace({quotes}, '\\s+', ' ', 'g'))", None
+    if kind == "address":
+        return f"regexp_replace({r}, '\\s+', ' ', 'g')", None
+    return r, None
+
+
+def clean_select(contract: Contract, sc: SourceConfig, rel: str) -> str:
+    """Typed, standardised fields with their raw text and any parse or mapping rule."""
+    parts = ["_file", "_row", "_delivered_on"]
+    for f in contract.fields:
+        raw = f"NULLIF(trim({ident(f.name)}), '')"
+        bad: list[str] = []
+        source_value = raw
+        if f.name in sc.values:
+            mapped, unmapped = _mapped(raw, sc.values[f.name])
+            bad.append(unmapped)
+            source_value = mapped
+        clean, rule = _clean(f, source_value, sc.date_format)
+        if rule:
+            bad.append(f"CASE WHEN {source_value} IS NOT NULL AND ({clean}) IS NULL THEN '{rule}' END")
+        parts += [
+            f"{clean} AS {ident(f.name)}",
+            f"{raw} AS {ident(f.name + '__raw')}",
+            f"{('coalesce(' + ', '.join(bad) + ')') if bad else 'NULL::VARCHAR'} AS {ident(f.name + '__bad')}",
+        ]
+    return f"SELECT {', '.join(parts)} FROM {rel}"
+
+
+def duplicates_select(contract: Contract, rel: str) -> str:
+    """Rows that repeat an earlier row of the same delivery field for field."""
+    cols = ", ".join(ident(f.name) for f in contract.fields)
+    return (
+        f"SELECT _file, _row, first_row FROM (SELECT _file, _row, "
+        f"min(_row) OVER (PARTITION BY _file, {cols}) AS first_row FROM {rel}) WHERE _row > first_row"
+    )

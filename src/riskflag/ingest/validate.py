@@ -1,0 +1,487 @@
+"""The ingest stage: every new delivery read, mapped, checked against its contract, split into
+accepted and quarantined rows, and the accepted ones appended to the warehouse's history.
+
+A delivery that cannot be used at all (missing columns, an empty or cut-off file, a collapse in
+volume, too many broken rows) is stopped whole with a message naming what to fix. A source
+whose deliveries stopped, or whose newest accepted delivery is older than its contract's
+freshness limit, has failed tonight: a critical source stops the run, any other is left out and
+the run is marked degraded. Every row read is accounted for: accepted, quarantined, or held
+back with a stopped delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from riskflag.config import SOURCE_NAMES, CouncilConfig, SourceConfig
+from riskflag.contracts.contract import Contract, load_contract
+from riskflag.contracts.suite import PAD, VID, SuiteBuilder, member_select, pair_rule, run_suite, values_frame
+from riskflag.errors import ConfigError
+from riskflag.ingest import readers
+from riskflag.ingest import standardise as st
+from riskflag.ingest.deliveries import Delivery, discover
+from riskflag.ingest.problems import DeliveryStop, Reject
+from riskflag.ingest.warehouse import ensure_history, history_columns, history_table
+
+Progress = Callable[[str, str], None]
+SNAPSHOT_BOUNDS = (0.5, 2.0)
+MIN_REJECTS_TO_STOP = 10
+
+
+@dataclass
+class DeliveryResult:
+    source: str
+    name: str
+    delivered_on: date
+    status: str  # accepted | stopped | already_loaded
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    rows_held: int = 0
+    rule: str | None = None
+    message: str | None = None
+    rules: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    sha256: str = ""
+    volume: float = 0.0  # rows per snapshot date for a full snapshot, else rows
+    size: int = 0
+    mtime_ns: int = 0
+
+    @property
+    def conserved(self) -> bool:
+        return self.rows_read == self.rows_accepted + self.rows_quarantined + self.rows_held
+
+
+@dataclass
+class SourceResult:
+    source: str
+    critical: bool
+    contract_version: str
+    freshness_days: int
+    deliveries: list[DeliveryResult] = field(default_factory=list)
+    unchanged: int = 0
+    latest: date | None = None
+    status: str = "ok"  # ok | failed
+    message: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    as_of: date
+    council: str
+    sources: list[SourceResult]
+    started_at: datetime
+    finished_at: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        failed = [s for s in self.sources if s.status != "ok"]
+        if any(s.critical for s in failed):
+            return "stopped"
+        return "degraded" if failed else "ok"
+
+    @property
+    def excluded(self) -> list[str]:
+        return [s.source for s in self.sources if s.status != "ok"]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["status"] = self.status
+        d["excluded_sources"] = self.excluded
+        d["rows_conserved"] = all(x.conserved for s in self.sources for x in s.deliveries)
+        return d
+
+
+def check_mapping(cfg: CouncilConfig, source: str, contract: Contract) -> None:
+    """The config must map every required field onto a column and every code onto an allowed value."""
+    sc = cfg.sources[source]
+    where = f"{cfg.path}: sources.{source}"
+    names = {f.name for f in contract.fields}
+    for name in sc.columns:
+        if name not in names:
+            raise ConfigError(f"{where}.columns.{name}: not a field of the {source} contract")
+    for f in contract.fields:
+        if f.required and f.name not in sc.columns:
+            raise ConfigError(f"{where}.columns: required field {f.name!r} is not mapped to a column")
+    for name, codes in sc.values.items():
+        if name not in names:
+            raise ConfigError(f"{where}.values.{name}: not a field of the {source} contract")
+        valid = contract.field(name).valid_values
+        if contract.field(name).logical_type == "boolean":
+            valid = ("true", "false")
+        for code, value in codes.items():
+            if valid and value not in valid:
+                raise ConfigError(
+                    f"{where}.values.{name}.{code or '(blank)'}: {value!r} is not one of the contract's "
+                    f"values ({', '.join(valid)})"
+                )
+
+
+def _file_facts(d: Delivery) -> tuple[int, int]:
+    if d.path is None:
+        return 0, 0
+    s = d.path.stat()
+    return s.st_size, s.st_mtime_ns
+
+
+def _table_sha(table: pa.Table) -> str:
+    h = hashlib.sha256()
+    for batch in table.to_batches():
+        for col in batch.columns:
+            for buf in col.buffers():
+                if buf is not None:
+                    h.update(buf)
+    return h.hexdigest()
+
+
+class SourceRun:
+    """One source's new deliveries through one run: read and stage (prepare), then, after the
+    night's suite has run, quarantine, accept and record (finish)."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        cfg: CouncilConfig,
+        source: str,
+        contract: Contract,
+        as_of: date,
+        run_id: str,
+        progress: Progress,
+    ) -> None:
+        self.con, self.cfg, self.source, self.contract = con, cfg, source, contract
+        self.sc: SourceConfig = cfg.sources[source]
+        self.as_of, self.run_id, self.progress = as_of, run_id, progress
+        self.result = SourceResult(source, contract.critical, contract.version, contract.freshness_days)
+        self.staged: list[DeliveryResult] = []
+        self.staging = f"staged_{source}"
+        self.clean = f"clean_{source}"
+
+    def prepare(self) -> None:
+        con = self.con
+        ensure_history(con, self.contract)
+        known = con.execute(
+            "SELECT name, sha256, size, mtime_ns, delivered_on, volume, status FROM deliveries "
+            "WHERE source = ? AND status IN ('accepted', 'already_loaded') ORDER BY delivered_on, name",
+            [self.source],
+        ).fetchall()
+        by_name = {r[0]: r for r in known}
+        by_sha = {r[1]: r for r in known if r[6] == "accepted"}
+        last_volume = next((r[5] for r in reversed(known) if r[6] == "accepted"), None)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self.staging} AS {self._empty_stage()}")
+        rejects: list[tuple[str, Reject]] = []
+        for d in discover(self.cfg, self.source, self.as_of):
+            size, mtime = _file_facts(d)
+            seen = by_name.get(d.name)
+            if seen and d.path is not None and seen[2] == size and seen[3] == mtime:
+                self.result.unchanged += 1
+                continue
+            self.progress(self.source, d.name)
+            res = DeliveryResult(self.source, d.name, d.delivered_on, "accepted", size=size, mtime_ns=mtime)
+            self.result.deliveries.append(res)
+            try:
+                raw = self._read(d, res, by_sha)
+                if raw is None:
+                    continue
+                self._check_volume(res, raw, last_volume)
+            except DeliveryStop as stop:
+                res.status, res.rule, res.message = "stopped", stop.rule, stop.message
+                res.rows_held = res.rows_read
+                continue
+            last_volume = res.volume
+            rejects += [(res.name, r) for r in raw.rejects]
+            self._stage(res, raw)
+            self.staged.append(res)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {self.clean} AS {st.clean_select(self.contract, self.sc, self.staging)}"
+        )
+        if rejects:
+            con.executemany(
+                "INSERT INTO q VALUES (?, ?, ?, ?, ?, ?)",
+                [(self.source, n, r.row, r.field, r.rule, r.value) for n, r in rejects],
+            )
+        for f in self.contract.fields:
+            con.execute(
+                f'INSERT INTO q SELECT ?, _file, _row, ?, "{f.name}__bad", "{f.name}__raw" FROM {self.clean} '
+                f'WHERE "{f.name}__bad" IS NOT NULL',
+                [self.source, f.name],
+            )
+        con.execute(
+            "INSERT INTO q SELECT ?, _file, _row, '', 'duplicate_row', 'the same as row ' || first_row "
+            f"FROM ({st.duplicates_select(self.contract, self.staging)})",
+            [self.source],
+        )
+
+    def finish(self) -> SourceResult:
+        con = self.con
+        counts = dict(
+            con.execute(
+                "SELECT name, count(DISTINCT row) FROM q WHERE source = ? GROUP BY name", [self.source]
+            ).fetchall()
+        )
+        for res in self.staged:
+            n = counts.get(res.name, 0)
+            res.rows_quarantined = n
+            res.rules = dict(
+                con.execute(
+                    "SELECT CASE WHEN field = '' THEN rule ELSE field || ': ' || rule END AS r, count(*) FROM q "
+                    "WHERE source = ? AND name = ? GROUP BY r ORDER BY count(*) DESC, r",
+                    [self.source, res.name],
+                ).fetchall()
+            )
+            if n >= MIN_REJECTS_TO_STOP and n > self.sc.max_rejected_share * res.rows_read:
+                res.status, res.rule = "stopped", "too_many_rejects"
+                res.message = (
+                    f"{n} of {res.rows_read} rows ({n / res.rows_read:.1%}) broke the contract, more than the "
+                    f"{self.sc.max_rejected_share:.0%} allowed; most often {next(iter(res.rules))}"
+                )
+                res.rows_held = res.rows_read - n
+        self._append()
+        self._record()
+        self._freshness()
+        con.execute(f"DROP TABLE IF EXISTS {self.staging}; DROP TABLE IF EXISTS {self.clean}")
+        return self.result
+
+    # --- one delivery ---------------------------------------------------------------------
+
+    def _read(self, d: Delivery, res: DeliveryResult, by_sha: dict) -> readers.Raw | None:
+        raw = None
+        if d.path is None:
+            raw = readers.read(d, self.sc)
+            res.sha256 = _table_sha(raw.table)
+            res.name = f"{d.name}@{d.delivered_on.isoformat()}"
+        else:
+            res.sha256 = d.sha256()
+        same = by_sha.get(res.sha256)
+        if same:
+            res.status = "already_loaded"
+            res.message = f"identical to {same[0]}, accepted earlier: nothing to do"
+            return None
+        if raw is None:
+            raw = readers.read(d, self.sc)
+        res.rows_read = raw.rows_read
+        res.notes += raw.notes
+        res.notes += st.check_columns(
+            [c for c in raw.table.column_names if c != readers.ROW],
+            self.source,
+            self.sc,
+            {k: v for k, v in self.cfg.sources.items() if k != self.source},
+            self.cfg.path.name,
+        )
+        if raw.rows_read == 0 and self.contract.delivery_kind == "full_snapshot":
+            raise DeliveryStop(
+                "no_rows", "the file has a header but no rows: a full snapshot cannot be empty"
+            )
+        return raw
+
+    def _check_volume(self, res: DeliveryResult, raw: readers.Raw, last: float | None) -> None:
+        """Compare with the last accepted delivery; a history extract of many monthly snapshots
+        is measured per snapshot date, so it compares with a single month's snapshot."""
+        snapshot = self.contract.delivery_kind == "full_snapshot"
+        res.volume = float(res.rows_read)
+        col = self.sc.columns.get(self.contract.known_date_field or "")
+        if snapshot and col and res.rows_read:
+            dates = pc.count_distinct(
+                pc.drop_null(pc.if_else(pc.equal(raw.table[col], ""), None, raw.table[col]))
+            )
+            res.volume = res.rows_read / max(1, dates.as_py())
+        bounds = self.sc.volume_bounds or (SNAPSHOT_BOUNDS if snapshot else None)
+        if bounds is None or not last:
+            return
+        ratio = res.volume / last
+        if not bounds[0] <= ratio <= bounds[1]:
+            per = " per snapshot date" if snapshot and col else ""
+            raise DeliveryStop(
+                "volume_out_of_bounds",
+                f"{res.volume:,.0f} rows{per} against {last:,.0f} in the last accepted delivery ({ratio:.0%}); "
+                f"expected {bounds[0]:.0%} to {bounds[1]:.0%}. Check the extract is complete",
+            )
+
+    def _empty_stage(self) -> str:
+        cols = ", ".join(f'NULL::VARCHAR AS "{f.name}"' for f in self.contract.fields)
+        return f"SELECT {cols}, NULL::BIGINT AS _row, NULL::VARCHAR AS _file, NULL::DATE AS _delivered_on LIMIT 0"
+
+    def _stage(self, res: DeliveryResult, raw: readers.Raw) -> None:
+        self.con.register("delivery", raw.table)
+        select = st.stage_select(self.sc.columns, self.contract, "delivery")
+        self.con.execute(
+            f"INSERT INTO {self.staging} SELECT *, ? AS _file, ? AS _delivered_on FROM ({select})",
+            [res.name, res.delivered_on],
+        )
+        self.con.unregister("delivery")
+
+    def _append(self) -> None:
+        con = self.con
+        accepted = [r.name for r in self.staged if r.status == "accepted"]
+        if not accepted:
+            return
+        table = history_table(self.source)
+        cols = [c for c in history_columns(self.contract) if c not in ("_loaded_on", "_run_id")]
+        names = ", ".join(f'"{c}"' for c in cols)
+        con.execute(f"DELETE FROM {table} WHERE _file IN (SELECT unnest(?))", [accepted])
+        con.execute(
+            f"INSERT INTO {table} ({names}, _loaded_on, _run_id) SELECT {names}, ?, ? FROM {self.clean} c "
+            f"WHERE c._file IN (SELECT unnest(?)) AND NOT EXISTS "
+            f"(SELECT 1 FROM q WHERE q.source = ? AND q.name = c._file AND q.row = c._row) ORDER BY c._file, c._row",
+            [self.as_of, self.run_id, accepted, self.source],
+        )
+        counts = dict(
+            con.execute(
+                f"SELECT _file, count(*) FROM {table} WHERE _run_id = ? AND _file IN (SELECT unnest(?)) GROUP BY _file",
+                [self.run_id, accepted],
+            ).fetchall()
+        )
+        for r in self.staged:
+            if r.status == "accepted":
+                r.rows_accepted = counts.get(r.name, 0)
+
+    def _record(self) -> None:
+        for r in self.result.deliveries:
+            self.con.execute(
+                "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [self.run_id, self.source, r.name, r.sha256, r.size, r.mtime_ns, r.delivered_on, r.status,
+                 r.rule, r.message, r.rows_read, r.rows_accepted, r.rows_quarantined, r.rows_held, r.volume],
+            )  # fmt: skip
+        if any(r.rows_quarantined for r in self.result.deliveries):
+            self.con.execute(
+                "INSERT INTO quarantine SELECT ?, q.source, q.name, s.delivered_on, q.row, q.field, q.rule, q.value "
+                f"FROM q JOIN (SELECT DISTINCT _file, _delivered_on AS delivered_on FROM {self.staging}) s "
+                "ON s._file = q.name WHERE q.source = ? ORDER BY q.name, q.row, q.field, q.rule",
+                [self.run_id, self.source],
+            )
+
+    def _freshness(self) -> None:
+        res = self.result
+        latest = self.con.execute(
+            "SELECT max(delivered_on) FROM deliveries WHERE source = ? AND status = 'accepted' AND delivered_on <= ?",
+            [self.source, self.as_of],
+        ).fetchone()[0]
+        res.latest = latest
+        stopped = [d for d in res.deliveries if d.status == "stopped"]
+        if stopped:
+            res.status = "failed"
+            res.message = f"{stopped[0].name}: {stopped[0].message}"
+        elif latest is None:
+            res.status, res.message = "failed", "no delivery has been accepted yet"
+        elif (self.as_of - latest).days > self.contract.freshness_days:
+            res.status = "failed"
+            res.message = (
+                f"stale: the newest accepted delivery is from {latest.isoformat()}, "
+                f"{(self.as_of - latest).days} days before {self.as_of.isoformat()}; the contract allows "
+                f"{self.contract.freshness_days}"
+            )
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    cfg: CouncilConfig,
+    as_of: date,
+    run_id: str,
+    progress: Progress | None = None,
+    now: Callable[[], datetime] = datetime.now,
+) -> RunResult:
+    """Ingest every source's new deliveries up to as_of into the warehouse behind con, as one
+    transaction: a run that fails part-way leaves the warehouse as it was."""
+    sources = [s for s in SOURCE_NAMES if s in cfg.sources]
+    contracts = {s: load_contract(s) for s in sources}
+    for s in sources:
+        check_mapping(cfg, s, contracts[s])
+    run = RunResult(run_id, as_of, cfg.council.name, [], now())
+    tell = progress or (lambda *_: None)
+    con.execute("BEGIN")
+    try:
+        con.execute("INSERT INTO runs VALUES (?, ?, 'running', ?, NULL)", [run_id, as_of, run.started_at])
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE q (source VARCHAR, name VARCHAR, row BIGINT, field VARCHAR, "
+            "rule VARCHAR, value VARCHAR)"
+        )
+        runs = [SourceRun(con, cfg, s, contracts[s], as_of, run_id, tell) for s in sources]
+        for r in runs:
+            r.prepare()
+        tell("contracts", "Great Expectations suite")
+        expect(con, [r for r in runs if r.staged])
+        for r in runs:
+            run.sources.append(r.finish())
+        run.finished_at = now()
+        con.execute(
+            "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
+            [run.status, run.finished_at, run_id],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return run
+
+
+def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
+    """The night's contracts as one GX suite over the distinct values of every staged source;
+    each failing value's rows go to the quarantine."""
+    builder = SuiteBuilder()
+    for r in runs:
+        builder.add_contract(r.contract, r.sc)
+    groups = builder.finish()
+    columns: dict[str, pd.Series] = {}
+    pad: dict[str, object] = {}
+    for i, g in enumerate(groups):
+        union = " UNION ALL ".join(member_select(g, c) for c in g.members)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE vals_{i} AS SELECT row_number() OVER () - 1 AS vid, * FROM ({union})"
+        )
+        found = con.execute(f"SELECT v, b FROM vals_{i} ORDER BY vid").df()
+        columns[g.column] = found["v"]
+        if g.kind == "ExpectColumnPairValuesAToBeGreaterThanB":
+            columns[g.bound_column] = found["b"]
+        if g.value == "present":
+            pad[g.column] = PAD
+    values = values_frame(columns, pad)
+    fails = run_suite("riskflag-contracts", groups, values)
+    index = {g.name: i for i, g in enumerate(groups)}
+    for name, part in fails.groupby("group", sort=True):
+        i, g = index[name], groups[index[name]]
+        con.register("gx_fails", part)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE bad AS SELECT v.* FROM vals_{i} v JOIN gx_fails f ON f.{VID} = v.vid"
+        )
+        con.unregister("gx_fails")
+        failing = set(con.execute("SELECT DISTINCT source, chk FROM bad").fetchall())
+        for c in g.members:
+            if (c.source, c.chk) not in failing:
+                continue
+            rule = g.rule or pair_rule(c)
+            f = c.field
+            if c.bound is None:
+                shown = f'"{f}__raw"'
+            elif c.bound == "_delivered_on":
+                shown = (
+                    f"\"{f}__raw\" || ' is after the delivery date ' || strftime(_delivered_on, '%Y-%m-%d')"
+                )
+            else:
+                other = c.chk.split("|", 1)[1]
+                shown = f'"{f}__raw" || \' is after {other} \' || "{other}__raw"'
+            con.execute(
+                f"INSERT INTO q SELECT DISTINCT ?, x._file, x._row, ?, ?, x.shown FROM "
+                f"(SELECT _file, _row, {c.value} AS v, {c.bound or 'NULL::DATE'} AS b, {shown} AS shown "
+                f"FROM clean_{c.source} WHERE {c.where}) x JOIN bad ON bad.source = ? AND bad.chk = ? "
+                f"AND x.v IS NOT DISTINCT FROM bad.raw_v AND x.b IS NOT DISTINCT FROM bad.b",
+                [c.source, f, rule, c.source, c.chk],
+            )
+    for i in range(len(groups)):
+        con.execute(f"DROP TABLE IF EXISTS vals_{i}")
+
+
+def rejects_by_rule(run: RunResult) -> Counter:
+    c: Counter = Counter()
+    for s in run.sources:
+        for d in s.deliveries:
+            c.update(d.rules)
+    return c

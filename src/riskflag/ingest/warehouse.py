@@ -1,0 +1,133 @@
+"""The warehouse: a DuckDB file holding every accepted row ever delivered, and what happened to
+every delivery and every quarantined row.
+
+History is append-only: each accepted row keeps the delivery it came in and the date it was
+delivered, so a later version of a current-state record (a case that closed) sits beside the
+earlier one, and `known_at` rebuilds exactly what the council knew on any past date.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from riskflag.contracts.contract import Contract
+from riskflag.errors import UserError
+
+SQL_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DECIMAL(14,2)",
+    "date": "DATE",
+    "boolean": "BOOLEAN",
+}
+META = {
+    "_file": "VARCHAR",
+    "_row": "BIGINT",
+    "_delivered_on": "DATE",
+    "_loaded_on": "DATE",
+    "_run_id": "VARCHAR",
+}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, as_of DATE, status VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    run_id VARCHAR, source VARCHAR, name VARCHAR, sha256 VARCHAR, size BIGINT, mtime_ns BIGINT,
+    delivered_on DATE, status VARCHAR, rule VARCHAR, message VARCHAR,
+    rows_read BIGINT, rows_accepted BIGINT, rows_quarantined BIGINT, rows_held BIGINT, volume DOUBLE
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    run_id VARCHAR, source VARCHAR, name VARCHAR, delivered_on DATE, "row" BIGINT,
+    field VARCHAR, rule VARCHAR, value VARCHAR
+);
+"""
+
+
+def history_table(source: str) -> str:
+    return f"history_{source}"
+
+
+def history_columns(contract: Contract) -> dict[str, str]:
+    cols = {}
+    for f in contract.fields:
+        cols[f.name] = SQL_TYPES[f.logical_type]
+        cols[f"{f.name}__raw"] = "VARCHAR"
+    return cols | META
+
+
+@contextmanager
+def open_warehouse(path: Path, memory_limit: str = "2GB") -> Iterator[duckdb.DuckDBPyConnection]:
+    """One writer at a time: a kernel lock (released even on SIGKILL) guards the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 - held for the context's life
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise UserError(
+            f"{path}: another riskflag run is writing this warehouse; try again when it ends"
+        ) from None
+    try:
+        con = duckdb.connect(str(path))
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET temp_directory = '{path.parent / (path.name + '.tmp')}'")
+        con.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
+        con.execute(SCHEMA)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def ensure_history(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """Create the source's history table, adding columns a newer contract has introduced."""
+    table = history_table(contract.name)
+    cols = history_columns(contract)
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchone()[0]
+    if not exists:
+        body = ", ".join(f'"{c}" {t}' for c, t in cols.items())
+        con.execute(f"CREATE TABLE {table} ({body})")
+        return
+    have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    for c, t in cols.items():
+        if c not in have:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" {t}')
+
+
+def known_at_sql(contract: Contract, as_of: date) -> str:
+    """What the council knew on as_of: every row delivered by then, and for a keyed record
+    (a case, an account's monthly balance) only its latest version delivered by then."""
+    table = history_table(contract.name)
+    cutoff = f"DATE '{as_of.isoformat()}'"
+    if not contract.key:
+        return f"SELECT * FROM {table} WHERE _delivered_on <= {cutoff}"
+    part = ", ".join(f'"{k}"' for k in contract.key)
+    known = f'"{contract.known_date_field}" DESC NULLS LAST, ' if contract.known_date_field else ""
+    return (
+        f"SELECT * EXCLUDE (_version) FROM (SELECT *, row_number() OVER (PARTITION BY {part} "
+        f"ORDER BY _delivered_on DESC, {known}_file DESC, _row DESC) AS _version "
+        f"FROM {table} WHERE _delivered_on <= {cutoff}) WHERE _version = 1"
+    )
+
+
+def accepted_before(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, tuple]:
+    """Accepted deliveries by name: (sha256, size, mtime_ns, delivered_on, rows_read)."""
+    rows = con.execute(
+        "SELECT name, sha256, size, mtime_ns, delivered_on, rows_read FROM deliveries "
+        "WHERE source = ? AND status = 'accepted' ORDER BY delivered_on, name",
+        [source],
+    ).fetchall()
+    return {r[0]: r[1:] for r in rows}
