@@ -35,3 +35,34 @@ def world_20k():
     w.run()
     o, lab = oracle.compute(w)
     return w, o, lab
+
+
+def council_config(extracts: Path, out: Path, only: tuple[str, ...] | None = None, **source_overrides: dict) -> Path:
+    """The demo config pointed at other extracts and outputs (optionally fewer sources, or
+    sources with some settings changed); returns the new config's path."""
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "council.yaml").read_text())
+    raw["data_folder"] = str(extracts)
+    raw["output_folder"] = str(out / "runs")
+    if only is not None:
+        raw["sources"] = {k: v for k, v in raw["sources"].items() if k in only}
+    for name, changes in source_overrides.items():
+        raw["sources"][name] = {**raw["sources"][name], **changes}
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "council.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def validated_2k(council_2k: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The 2k council's whole history validated and loaded at its final day."""
+    from datetime import date
+
+    from riskflag.config import load_config
+    from riskflag.ingest.pipeline import validate_council
+
+    cfg = load_config(council_config(council_2k / "extracts", tmp_path_factory.mktemp("validated")))
+    run, paths = validate_council(cfg, date(2026, 10, 31))
+    return cfg, run, paths

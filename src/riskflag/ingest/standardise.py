@@ -136,7 +136,7 @@ def clean_select(contract: Contract, sc: SourceConfig, rel: str) -> str:
             bad.append(f"CASE WHEN {source_value} IS NOT NULL AND ({clean}) IS NULL THEN '{rule}' END")
         parts += [
             f"{clean} AS {ident(f.name)}",
-            f"{raw} AS {ident(f.name + '__raw')}",
+            f"NULLIF({ident(f.name)}, '') AS {ident(f.name + '__raw')}",
             f"{('coalesce(' + ', '.join(bad) + ')') if bad else 'NULL::VARCHAR'} AS {ident(f.name + '__bad')}",
         ]
     return f"SELECT {', '.join(parts)} FROM {rel}"

@@ -364,7 +364,7 @@ class SourceRun:
         latest = self.con.execute(
             "SELECT max(delivered_on) FROM deliveries WHERE source = ? AND status = 'accepted' AND delivered_on <= ?",
             [self.source, self.as_of],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         res.latest = latest
         stopped = [d for d in res.deliveries if d.status == "stopped"]
         if stopped:

@@ -96,7 +96,7 @@ def ensure_history(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     cols = history_columns(contract)
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         body = ", ".join(f'"{c}" {t}' for c, t in cols.items())
         con.execute(f"CREATE TABLE {table} ({body})")
