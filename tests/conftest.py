@@ -37,7 +37,9 @@ def world_20k():
     return w, o, lab
 
 
-def council_config(extracts: Path, out: Path, only: tuple[str, ...] | None = None, **source_overrides: dict) -> Path:
+def council_config(
+    extracts: Path, out: Path, only: tuple[str, ...] | None = None, **source_overrides: dict
+) -> Path:
     """The demo config pointed at other extracts and outputs (optionally fewer sources, or
     sources with some settings changed); returns the new config's path."""
     import yaml

@@ -110,3 +110,28 @@ def test_unwritable_output_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     r = run("synth", "--out", str(blocker), "--households", "300", "--months", "26")
     assert r.returncode == 2 and "is a file, not a folder" in " ".join(r.stderr.split())
+
+
+def test_validate_prints_the_summary_and_exits_by_critical_sources(tmp_path: Path) -> None:
+    from tests.ingest.test_bad_inputs import Council, asb_row, good_ct
+
+    c = Council(tmp_path, ("council_tax", "asb_incidents"))
+    c.write("council_tax", "council_tax_2026-10-31.csv", good_ct(), encoding="cp1252")
+    c.write("asb_incidents", "asb_incidents_2026-10-31.csv", [asb_row(1)], delimiter="|")
+    r = run("validate", "--config", str(c.cfg_path), "--as-of", "2026-10-31")
+    assert r.returncode == 0, r.stderr
+    assert "Validation as of 2026-10-31: OK" in r.stdout and "council_tax" in r.stdout
+    assert "Rows conserved (read = accepted + quarantined + held): yes" in r.stdout
+    report = next((tmp_path / "out" / "runs").glob("2026-10-31-validate-*/validation.html"))
+    assert report.is_file() and "Traceback" not in r.stderr
+
+    c.write("council_tax", "council_tax_2026-10-31.csv", raw=b"")  # a critical source now fails
+    r = run("validate", "--config", str(c.cfg_path), "--as-of", "2026-10-31")
+    assert r.returncode == 1
+    assert "STOPPED" in r.stdout and "the file is empty" in r.stdout
+
+
+def test_validate_rejects_a_bad_as_of_date(tmp_path: Path) -> None:
+    r = run("validate", "--as-of", "31/10/2026")
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: --as-of: expected a date as YYYY-MM-DD; got '31/10/2026'"

@@ -159,7 +159,8 @@ def demo(
     out.print(f"Council config: {config} ({cfg.council.name}; {len(cfg.sources)} sources mapped)")
     run = _validate(cfg, _last_delivery(manifest))
     out.print(
-        "Stages so far: synthesise, validate. Next: link, train, nightly; `riskflag --help` lists what exists."
+        "Stages so far: synthesise, validate. Next: link, train, nightly; "
+        "`riskflag --help` lists what exists."
     )
     if run.status == "stopped":
         raise typer.Exit(1)
@@ -245,7 +246,8 @@ def _print_validation(run, paths: dict[str, Path]) -> None:
         f"Rows conserved (read = accepted + quarantined + held): {'yes' if conserved else '[red]NO[/]'}"
     )
     out.print(
-        f"Report: [bold]{paths['validation.html']}[/]  (JSON beside it; quarantine.csv has every rejected row)"
+        f"Report: [bold]{paths['validation.html']}[/]  "
+        "(JSON beside it; quarantine.csv has every rejected row)"
     )
 
 

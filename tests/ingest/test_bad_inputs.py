@@ -20,39 +20,167 @@ from riskflag.ingest.readers import _masked
 from tests.conftest import council_config
 
 AS_OF = date(2026, 10, 31)
-CT_HEADER = ["ACCOUNT_REF", "PROPERTY_REF", "LIABLE_NAME_1", "LIABLE_DOB_1", "LIABLE_NAME_2", "BALANCE_DATE",
-             "ARREARS", "RECOVERY_STAGE", "SPD", "CTR_WEEKLY", "ACC_START", "ACC_END"]  # fmt: skip
-BEN_HEADER = ["CLAIM_REF", "EVENT_TYPE", "EVENT_DATE", "CLMT_FORENAME", "CLMT_SURNAME", "CLMT_DOB", "CLMT_NINO",
-              "PTNR_FORENAME", "PTNR_SURNAME", "PTNR_DOB", "PTNR_NINO", "ADDRESS", "POSTCODE", "UPRN", "HB_WEEKLY",
-              "CTR_WEEKLY", "UC_FLAG", "NUM_DEPENDANTS", "DISABILITY_PREMIUM", "ENTRY_DATE"]  # fmt: skip
-ASB_HEADER = ["INCIDENT_REF", "INCIDENT_DATE", "LOCATION_TEXT", "POSTCODE", "CATEGORY", "ROLE", "RECORDED_DATE"]
-HC_HEADER = ["CASE_ID", "APPROACH_DATE", "APP_FORENAME", "APP_SURNAME", "APP_DOB", "APP_NINO",
-             "LAST_SETTLED_ADDRESS", "LAST_SETTLED_POSTCODE", "INITIAL_DUTY", "REASON_LOSS", "HOUSEHOLD_TYPE", "SEX",
-             "ETHNICITY", "DISABILITY", "OUTCOME", "CLOSE_DATE", "RECORD_UPDATED"]  # fmt: skip
+CT_HEADER = [
+    "ACCOUNT_REF",
+    "PROPERTY_REF",
+    "LIABLE_NAME_1",
+    "LIABLE_DOB_1",
+    "LIABLE_NAME_2",
+    "BALANCE_DATE",
+    "ARREARS",
+    "RECOVERY_STAGE",
+    "SPD",
+    "CTR_WEEKLY",
+    "ACC_START",
+    "ACC_END",
+]
+BEN_HEADER = [
+    "CLAIM_REF",
+    "EVENT_TYPE",
+    "EVENT_DATE",
+    "CLMT_FORENAME",
+    "CLMT_SURNAME",
+    "CLMT_DOB",
+    "CLMT_NINO",
+    "PTNR_FORENAME",
+    "PTNR_SURNAME",
+    "PTNR_DOB",
+    "PTNR_NINO",
+    "ADDRESS",
+    "POSTCODE",
+    "UPRN",
+    "HB_WEEKLY",
+    "CTR_WEEKLY",
+    "UC_FLAG",
+    "NUM_DEPENDANTS",
+    "DISABILITY_PREMIUM",
+    "ENTRY_DATE",
+]
+ASB_HEADER = [
+    "INCIDENT_REF",
+    "INCIDENT_DATE",
+    "LOCATION_TEXT",
+    "POSTCODE",
+    "CATEGORY",
+    "ROLE",
+    "RECORDED_DATE",
+]
+HC_HEADER = [
+    "CASE_ID",
+    "APPROACH_DATE",
+    "APP_FORENAME",
+    "APP_SURNAME",
+    "APP_DOB",
+    "APP_NINO",
+    "LAST_SETTLED_ADDRESS",
+    "LAST_SETTLED_POSTCODE",
+    "INITIAL_DUTY",
+    "REASON_LOSS",
+    "HOUSEHOLD_TYPE",
+    "SEX",
+    "ETHNICITY",
+    "DISABILITY",
+    "OUTCOME",
+    "CLOSE_DATE",
+    "RECORD_UPDATED",
+]
 
 
 def ct_row(i: int, balance: str = "31/10/2026", **kw: str) -> dict[str, str]:
-    row = dict(zip(CT_HEADER, [f"9{i:08d}", f"1000{i:08d}", f"SMITH, John{i}", "01/02/1980", "", balance, "12.50",
-                               "REM", "N", "3.10", "01/11/2015", ""], strict=True))  # fmt: skip
+    row = dict(
+        zip(
+            CT_HEADER,
+            [
+                f"9{i:08d}",
+                f"1000{i:08d}",
+                f"SMITH, John{i}",
+                "01/02/1980",
+                "",
+                balance,
+                "12.50",
+                "REM",
+                "N",
+                "3.10",
+                "01/11/2015",
+                "",
+            ],
+            strict=True,
+        )
+    )
     return row | kw
 
 
 def ben_row(i: int, **kw: str) -> dict[str, str]:
-    row = dict(zip(BEN_HEADER, [f"HB{i:08d}", "NEWCLAIM", "2026-10-20", "Ann", f"Jones{i}", "1985-03-04", "AB123456C",
-                                "", "", "", "", "1 High Street, Ashworth", "AW1 2AB", "", "50.00", "10.00", "Y", "1",
-                                "N", "2026-10-21"], strict=True))  # fmt: skip
+    row = dict(
+        zip(
+            BEN_HEADER,
+            [
+                f"HB{i:08d}",
+                "NEWCLAIM",
+                "2026-10-20",
+                "Ann",
+                f"Jones{i}",
+                "1985-03-04",
+                "AB123456C",
+                "",
+                "",
+                "",
+                "",
+                "1 High Street, Ashworth",
+                "AW1 2AB",
+                "",
+                "50.00",
+                "10.00",
+                "Y",
+                "1",
+                "N",
+                "2026-10-21",
+            ],
+            strict=True,
+        )
+    )
     return row | kw
 
 
 def asb_row(i: int, **kw: str) -> dict[str, str]:
-    return dict(zip(ASB_HEADER, [f"ASB{i:07d}", "03/10/2026", "10 Thornhill St", "AW1 3CD", "NOISE", "V",
-                                 "04/10/2026"], strict=True)) | kw  # fmt: skip
+    return (
+        dict(
+            zip(
+                ASB_HEADER,
+                [f"ASB{i:07d}", "03/10/2026", "10 Thornhill St", "AW1 3CD", "NOISE", "V", "04/10/2026"],
+                strict=True,
+            )
+        )
+        | kw
+    )
 
 
 def hc_row(i: int, **kw: str) -> dict[str, str]:
-    row = dict(zip(HC_HEADER, [f"HC{i:07d}", "01/09/2026", "Sam", f"Lee{i}", "02/02/1990", "", "3 Low Road, Ashworth",
-                               "AW1 4EF", "PREV", "ENDAST", "SGL", "M", "WBRI", "N", "", "", "01/09/2026"],
-                    strict=True))  # fmt: skip
+    row = dict(
+        zip(
+            HC_HEADER,
+            [
+                f"HC{i:07d}",
+                "01/09/2026",
+                "Sam",
+                f"Lee{i}",
+                "02/02/1990",
+                "",
+                "3 Low Road, Ashworth",
+                "AW1 4EF",
+                "PREV",
+                "ENDAST",
+                "SGL",
+                "M",
+                "WBRI",
+                "N",
+                "",
+                "",
+                "01/09/2026",
+            ],
+            strict=True,
+        )
+    )
     return row | kw
 
 
@@ -64,8 +192,16 @@ class Council:
         self.extracts = root / "extracts"
         self.cfg_path = council_config(self.extracts, root / "out", only=only, **overrides)
 
-    def write(self, source: str, name: str, rows: list[dict] | None = None, header: list[str] | None = None,
-              encoding: str = "utf-8", delimiter: str = ",", raw: bytes | None = None) -> Path:  # fmt: skip
+    def write(
+        self,
+        source: str,
+        name: str,
+        rows: list[dict] | None = None,
+        header: list[str] | None = None,
+        encoding: str = "utf-8",
+        delimiter: str = ",",
+        raw: bytes | None = None,
+    ) -> Path:
         path = self.extracts / source / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if raw is None:
@@ -88,7 +224,9 @@ class Council:
     def quarantine(self) -> list[tuple]:
         con = duckdb.connect(str(self.root / "out" / "runs" / "warehouse.duckdb"), read_only=True)
         try:
-            return con.execute('SELECT name, "row", field, rule, value FROM quarantine ORDER BY ALL').fetchall()
+            return con.execute(
+                'SELECT name, "row", field, rule, value FROM quarantine ORDER BY ALL'
+            ).fetchall()
         finally:
             con.close()
 
@@ -100,7 +238,7 @@ class Council:
             con.close()
 
 
-def delivery(run, source: str, name: str | None = None):  # noqa: ANN001, ANN201
+def delivery(run, source: str, name: str | None = None):
     s = next(s for s in run.sources if s.source == source)
     return s.deliveries[-1] if name is None else next(d for d in s.deliveries if d.name.endswith(name))
 
@@ -126,7 +264,9 @@ def ct(tmp_path: Path) -> Council:
 
 
 def test_wrong_encoding_utf8_file_for_a_windows_1252_source(ct: Council) -> None:
-    ct.write("council_tax", "council_tax_2026-10-31.csv", good_ct() + [ct_row(99, LIABLE_NAME_1="JOSÉ, María")])
+    ct.write(
+        "council_tax", "council_tax_2026-10-31.csv", [*good_ct(), ct_row(99, LIABLE_NAME_1="JOSÉ, María")]
+    )
     run = ct.validate()
     d = delivery(run, "council_tax")
     assert (d.status, d.rule) == ("stopped", "wrong_encoding")
@@ -144,7 +284,9 @@ def test_bom_on_a_utf8_source_is_ignored_with_a_note(tmp_path: Path) -> None:
 
 
 def test_bom_on_a_windows_1252_source_stops(ct: Council) -> None:
-    ct.write("council_tax", "council_tax_2026-10-31.csv", raw=b"\xef\xbb\xbf" + csv_text([ct_row(1)]).encode())
+    ct.write(
+        "council_tax", "council_tax_2026-10-31.csv", raw=b"\xef\xbb\xbf" + csv_text([ct_row(1)]).encode()
+    )
     d = delivery(ct.validate(), "council_tax")
     assert (d.status, d.rule) == ("stopped", "wrong_encoding")
     assert "set the source's encoding to utf-8-sig" in d.message
@@ -164,7 +306,9 @@ def test_missing_column_stops_and_names_the_config_key(ct: Council) -> None:
 
 def test_extra_column_is_ignored_with_a_note(ct: Council) -> None:
     rows = [r | {"NEW_FLAG": "x"} for r in good_ct()]
-    ct.write("council_tax", "council_tax_2026-10-31.csv", rows, header=[*CT_HEADER, "NEW_FLAG"], encoding="cp1252")
+    ct.write(
+        "council_tax", "council_tax_2026-10-31.csv", rows, header=[*CT_HEADER, "NEW_FLAG"], encoding="cp1252"
+    )
     d = delivery(ct.validate(), "council_tax")
     assert d.status == "accepted" and d.rows_accepted == 30
     assert d.notes == ["column 'NEW_FLAG' is not in the config's mapping and was ignored"]
@@ -175,7 +319,10 @@ def test_renamed_column_stops_with_the_likely_new_name(ct: Council) -> None:
     ct.write("council_tax", "council_tax_2026-10-31.csv", rows, encoding="cp1252")
     d = delivery(ct.validate(), "council_tax")
     assert (d.status, d.rule) == ("stopped", "renamed_column")
-    assert "column 'ARREARS' is missing from the file; the file has 'ARREARS_AMT' instead (renamed?)" in d.message
+    assert (
+        "column 'ARREARS' is missing from the file; the file has 'ARREARS_AMT' instead (renamed?)"
+        in d.message
+    )
 
 
 def test_config_mapping_a_column_the_file_lacks(tmp_path: Path) -> None:
@@ -200,7 +347,9 @@ def test_empty_file_stops(ct: Council) -> None:
     ct.write("council_tax", "council_tax_2026-10-31.csv", raw=b"")
     d = delivery(ct.validate(), "council_tax")
     assert (d.status, d.rule, d.message) == (
-        "stopped", "empty_file", "the file is empty (0 bytes); ask the system owner to send it again"
+        "stopped",
+        "empty_file",
+        "the file is empty (0 bytes); ask the system owner to send it again",
     )
 
 
@@ -234,9 +383,25 @@ def test_not_a_csv_file_stops(ct: Council) -> None:
 
 def test_a_file_that_is_another_sources_extract_stops(tmp_path: Path) -> None:
     ct = Council(tmp_path, ("council_tax", "rent_accounts"))
-    header = ["TENANCY_REF", "UPRN", "TENANT1_FORENAME", "TENANT1_SURNAME", "TENANT1_DOB", "TENANT2_FORENAME",
-              "TENANT2_SURNAME", "TENANT2_DOB", "TENANCY_TYPE", "TENANCY_START", "TENANCY_END", "WEEKLY_RENT",
-              "ARREARS_BAL", "NOSP_DATE", "POSS_ORDER_DATE", "EVICTION_DATE", "SNAPSHOT_DATE"]  # fmt: skip
+    header = [
+        "TENANCY_REF",
+        "UPRN",
+        "TENANT1_FORENAME",
+        "TENANT1_SURNAME",
+        "TENANT1_DOB",
+        "TENANT2_FORENAME",
+        "TENANT2_SURNAME",
+        "TENANT2_DOB",
+        "TENANCY_TYPE",
+        "TENANCY_START",
+        "TENANCY_END",
+        "WEEKLY_RENT",
+        "ARREARS_BAL",
+        "NOSP_DATE",
+        "POSS_ORDER_DATE",
+        "EVICTION_DATE",
+        "SNAPSHOT_DATE",
+    ]
     ct.write("council_tax", "council_tax_2026-10-31.csv", [dict.fromkeys(header, "1")], encoding="cp1252")
     d = delivery(ct.validate(), "council_tax")
     assert (d.status, d.rule) == ("stopped", "wrong_file")
@@ -250,7 +415,8 @@ def test_stale_extract_fails_the_source_and_stops_the_run(ct: Council) -> None:
     assert delivery(run, "council_tax").status == "accepted"
     assert s.status == "failed" and run.status == "stopped"
     assert s.message == (
-        "stale: the newest accepted delivery is from 2026-08-31, 61 days before 2026-10-31; the contract allows 45"
+        "stale: the newest accepted delivery is from 2026-08-31, 61 days before 2026-10-31; "
+        "the contract allows 45"
     )
 
 
@@ -279,11 +445,18 @@ def test_too_many_broken_rows_stop_the_delivery(ct: Council) -> None:
 
 def test_unreachable_sql_source_stops_with_the_url_masked(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/no/such/folder/cases.db"
-    c = Council(tmp_path, ("asb_incidents",), asb_incidents={"format": "sql", "url": url, "query": "SELECT * FROM asb"})
+    c = Council(
+        tmp_path,
+        ("asb_incidents",),
+        asb_incidents={"format": "sql", "url": url, "query": "SELECT * FROM asb"},
+    )
     d = delivery(c.validate(), "asb_incidents")
     assert (d.status, d.rule) == ("stopped", "source_unreachable")
     assert d.message.startswith(f"cannot run the query on {url}: unable to open database file")
-    assert _masked("postgresql://riskflag:s3cret@db.council.local/revs") == "postgresql://riskflag:***@db.council.local/revs"
+    assert (
+        _masked("postgresql://riskflag:s3cret@db.council.local/revs")
+        == "postgresql://riskflag:***@db.council.local/revs"
+    )
 
 
 def test_non_critical_source_failing_degrades_the_run(tmp_path: Path) -> None:
@@ -336,13 +509,20 @@ def test_duplicated_rows_are_quarantined(ct: Council) -> None:
     rows = good_ct()
     ct.write("council_tax", "council_tax_2026-10-31.csv", [*rows[:3], rows[1], *rows[3:]], encoding="cp1252")
     assert ct.validate().sources[0].deliveries[0].rows_quarantined == 1
-    assert ct.quarantine() == [("council_tax/council_tax_2026-10-31.csv", 4, "", "duplicate_row", "the same as row 2")]
+    assert ct.quarantine() == [
+        ("council_tax/council_tax_2026-10-31.csv", 4, "", "duplicate_row", "the same as row 2")
+    ]
 
 
 def test_future_dates_are_quarantined(ct: Council) -> None:
     assert _one_bad(ct, ACC_START="01/01/2027") == [
-        ("council_tax/council_tax_2026-10-31.csv", 5, "account_start", "after_delivery_date",
-         "01/01/2027 is after the delivery date 2026-10-31")  # fmt: skip
+        (
+            "council_tax/council_tax_2026-10-31.csv",
+            5,
+            "account_start",
+            "after_delivery_date",
+            "01/01/2027 is after the delivery date 2026-10-31",
+        )
     ]
 
 
@@ -375,7 +555,7 @@ def test_row_with_the_wrong_number_of_fields(ct: Council) -> None:
     ct.write("council_tax", "council_tax_2026-10-31.csv", raw="".join(lines).encode())
     d = delivery(ct.validate(), "council_tax")
     assert (d.status, d.rows_accepted, d.rows_quarantined) == ("accepted", 29, 1)
-    name, row, field, rule, value = ct.quarantine()[0]
+    _, row, field, rule, value = ct.quarantine()[0]
     assert (row, field, rule) == (3, "", "wrong_field_count")
     assert value.startswith('13 fields where the header has 12: 900000003,100000000003,"SMITH, John3"')
 
@@ -439,13 +619,17 @@ def test_date_of_birth_after_the_record_is_quarantined(tmp_path: Path) -> None:
     rows[5] |= {"CLMT_DOB": "2026-10-25"}
     c.write("benefits", "benefits_2026-10-31.csv", rows, encoding="cp1252")
     c.validate()
-    assert [q[1:] for q in c.quarantine()] == [(6, "claimant_dob", "after_entry_date", "2026-10-25 is after entry_date 2026-10-21")]
+    assert [q[1:] for q in c.quarantine()] == [
+        (6, "claimant_dob", "after_entry_date", "2026-10-25 is after entry_date 2026-10-21")
+    ]
 
 
 def test_bytes_that_are_not_utf8_in_a_name(tmp_path: Path) -> None:
     c = Council(tmp_path, ("asb_incidents",))
     body = "|".join(ASB_HEADER) + "\n" + "".join("|".join(asb_row(i).values()) + "\n" for i in range(1, 200))
-    body = body.replace("10 Thornhill St", "10 Thornhill St\udcff", 1).encode("utf-8", errors="surrogateescape")
+    body = body.replace("10 Thornhill St", "10 Thornhill St\udcff", 1).encode(
+        "utf-8", errors="surrogateescape"
+    )
     c.write("asb_incidents", "asb_incidents_2026-10-31.csv", raw=body)
     d = delivery(c.validate(), "asb_incidents")
     assert (d.status, d.rows_accepted, d.rows_quarantined) == ("accepted", 198, 1)
@@ -458,7 +642,9 @@ def test_a_file_mostly_in_another_encoding_stops(tmp_path: Path) -> None:
     c.write("asb_incidents", "asb_incidents_2026-10-31.csv", rows, delimiter="|", encoding="cp1252")
     d = delivery(c.validate(), "asb_incidents")
     assert (d.status, d.rule) == ("stopped", "wrong_encoding")
-    assert d.message.startswith("49 of 49 rows hold bytes that are not utf-8 (first: row 1, column LOCATION_TEXT)")
+    assert d.message.startswith(
+        "49 of 49 rows hold bytes that are not utf-8 (first: row 1, column LOCATION_TEXT)"
+    )
 
 
 # --- other formats -------------------------------------------------------------------------------
@@ -473,7 +659,11 @@ def test_parquet_excel_and_sql_deliveries_are_read(tmp_path: Path) -> None:
     pq_dir = tmp_path / "p" / "extracts" / "asb_incidents"
     pq_dir.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), pq_dir / "asb_incidents_2026-10-31.parquet")
-    p = Council(tmp_path / "p", ("asb_incidents",), asb_incidents={"format": "parquet", "path": "asb_incidents/*.parquet"})
+    p = Council(
+        tmp_path / "p",
+        ("asb_incidents",),
+        asb_incidents={"format": "parquet", "path": "asb_incidents/*.parquet"},
+    )
     assert delivery(p.validate(), "asb_incidents").rows_accepted == 5
 
     wb = Workbook()
@@ -484,15 +674,22 @@ def test_parquet_excel_and_sql_deliveries_are_read(tmp_path: Path) -> None:
     x_dir = tmp_path / "x" / "extracts" / "asb_incidents"
     x_dir.mkdir(parents=True)
     wb.save(x_dir / "asb_incidents_2026-10-31.xlsx")
-    x = Council(tmp_path / "x", ("asb_incidents",), asb_incidents={"format": "excel", "path": "asb_incidents/*.xlsx"})
+    x = Council(
+        tmp_path / "x", ("asb_incidents",), asb_incidents={"format": "excel", "path": "asb_incidents/*.xlsx"}
+    )
     assert delivery(x.validate(), "asb_incidents").rows_accepted == 5
 
     db = tmp_path / "asb.db"
     with sqlite3.connect(db) as con:
         con.execute(f"CREATE TABLE asb ({', '.join(ASB_HEADER)})")
-        con.executemany(f"INSERT INTO asb VALUES ({', '.join('?' * len(ASB_HEADER))})", [list(r.values()) for r in rows])
-    s = Council(tmp_path / "s", ("asb_incidents",),
-                asb_incidents={"format": "sql", "url": f"sqlite:///{db}", "query": "SELECT * FROM asb"})  # fmt: skip
+        con.executemany(
+            f"INSERT INTO asb VALUES ({', '.join('?' * len(ASB_HEADER))})", [list(r.values()) for r in rows]
+        )
+    s = Council(
+        tmp_path / "s",
+        ("asb_incidents",),
+        asb_incidents={"format": "sql", "url": f"sqlite:///{db}", "query": "SELECT * FROM asb"},
+    )
     run = s.validate()
     assert delivery(run, "asb_incidents").rows_accepted == 5
     assert delivery(s.validate(), "asb_incidents").status == "already_loaded"
@@ -501,5 +698,7 @@ def test_parquet_excel_and_sql_deliveries_are_read(tmp_path: Path) -> None:
 def test_config_mapping_onto_a_value_the_contract_lacks_is_a_config_error(tmp_path: Path) -> None:
     c = Council(tmp_path, ("council_tax",))
     c.cfg_path.write_text(c.cfg_path.read_text().replace("LO: liability_order", "LO: liability"))
-    with pytest.raises(ConfigError, match=r"sources.council_tax.values.recovery_stage.LO: 'liability' is not one of"):
+    with pytest.raises(
+        ConfigError, match=r"sources.council_tax.values.recovery_stage.LO: 'liability' is not one of"
+    ):
         c.validate()

@@ -35,7 +35,7 @@ EVENT_DATE = {
 
 @pytest.fixture(scope="module")
 def joined(council_2k: Path, validated_2k) -> duckdb.DuckDBPyConnection:
-    cfg, run, _ = validated_2k
+    cfg, _, _ = validated_2k
     con = duckdb.connect()
     con.execute(f"ATTACH '{cfg.warehouse}' AS w (READ_ONLY)")
     truth = council_2k / "truth"
@@ -53,7 +53,9 @@ def test_every_ledger_row_was_read_and_accounted_for(joined: duckdb.DuckDBPyConn
     _, run, paths = validated_2k
     read = sum(d.rows_read for s in run.sources for d in s.deliveries)
     ledger_rows = joined.execute("SELECT count(*) FROM ledger").fetchall()[0][0]
-    reference = sum(d.rows_read for s in run.sources if s.source in ("llpg", "area_deprivation") for d in s.deliveries)
+    reference = sum(
+        d.rows_read for s in run.sources if s.source in ("llpg", "area_deprivation") for d in s.deliveries
+    )
     assert read - reference == ledger_rows
     assert run.status == "ok", [(s.source, s.message) for s in run.sources if s.message]
     for s in run.sources:
@@ -110,7 +112,9 @@ def test_every_repeated_row_is_quarantined_as_a_duplicate(joined: duckdb.DuckDBP
 
 
 @pytest.mark.parametrize("source", sorted(EVENT_DATE))
-def test_dates_in_any_format_are_read_as_the_true_date(joined: duckdb.DuckDBPyConnection, source: str) -> None:
+def test_dates_in_any_format_are_read_as_the_true_date(
+    joined: duckdb.DuckDBPyConnection, source: str
+) -> None:
     field = EVENT_DATE[source]
     got = joined.execute(
         f"SELECT count(*), sum(CASE WHEN h.{field} = k.event_date THEN 1 ELSE 0 END), "
@@ -134,19 +138,23 @@ def test_postcodes_are_standardised_to_the_gazetteers(joined: duckdb.DuckDBPyCon
 
 
 def test_dates_of_birth_and_money_read_correctly(joined: duckdb.DuckDBPyConnection, council_2k: Path) -> None:
-    persons = pd.read_parquet(council_2k / "truth" / "persons.parquet", columns=["person_id", "date_of_birth"]).rename(columns={"date_of_birth": "dob"})
+    persons = pd.read_parquet(
+        council_2k / "truth" / "persons.parquet", columns=["person_id", "date_of_birth"]
+    ).rename(columns={"date_of_birth": "dob"})
     joined.register("persons", persons)
     clean = FAULT_BITS["dob_missing"] | FAULT_BITS["dob_transposed"]
     got = joined.execute(
         f"SELECT count(*), sum(CASE WHEN h.claimant_dob = p.dob THEN 1 ELSE 0 END) FROM w.history_benefits h "
-        f"JOIN keys k ON k.file = h._file AND k.row = h._row JOIN ledger l ON l.file = h._file AND l.row = h._row "
+        f"JOIN keys k ON k.file = h._file AND k.row = h._row "
+        f"JOIN ledger l ON l.file = h._file AND l.row = h._row "
         f"JOIN persons p ON p.person_id = k.person_id WHERE l.faults & {clean} = 0"
     ).fetchall()[0]
     assert got[0] > 1000 and got[1] == got[0], got
     money = joined.execute(
         f"SELECT count(*), sum(CASE WHEN h.arrears = CAST(replace(replace(h.arrears__raw, '£', ''), ',', '') "
         f"AS DECIMAL(14,2)) THEN 1 ELSE 0 END) FROM w.history_council_tax h "
-        f"JOIN ledger l ON l.file = h._file AND l.row = h._row WHERE l.faults & {FAULT_BITS['money_as_text']} <> 0 "
+        f"JOIN ledger l ON l.file = h._file AND l.row = h._row "
+        f"WHERE l.faults & {FAULT_BITS['money_as_text']} <> 0 "
         f"AND h.arrears__raw LIKE '£%'"
     ).fetchall()[0]
     assert money[0] > 1000 and money[1] == money[0], money

@@ -17,6 +17,7 @@ expectations whatever the number of sources.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -64,6 +65,11 @@ class Group:
         return f"{self.name}|bound"
 
 
+def _non_capturing(pattern: str) -> str:
+    """GX runs patterns with pandas' str.contains, which warns on capture groups."""
+    return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -96,8 +102,13 @@ class SuiteBuilder:
             )
         if f.logical_type == "string":
             if f.pattern:
-                g = self._group(f"pattern {f.pattern}", "pattern", "ExpectColumnValuesToMatchRegex", "text",
-                                regex=f.pattern)  # fmt: skip
+                g = self._group(
+                    f"pattern {f.pattern}",
+                    "pattern",
+                    "ExpectColumnValuesToMatchRegex",
+                    "text",
+                    regex=_non_capturing(f.pattern),
+                )
                 g.members.append(check)
             if f.valid_values:
                 key = f"{source}.{f.name}="
@@ -106,16 +117,23 @@ class SuiteBuilder:
                     "allowed", "not_allowed_value", "ExpectColumnValuesToBeInSet", "keyed"
                 ).members.append(check)
             if f.max_length:
-                g = self._group(f"length {f.max_length}", "too_long", "ExpectColumnValueLengthsToBeBetween", "text",
-                                max_value=f.max_length)  # fmt: skip
+                kind = "ExpectColumnValueLengthsToBeBetween"
+                g = self._group(f"length {f.max_length}", "too_long", kind, "text", max_value=f.max_length)
                 g.members.append(check)
             if f.name not in sc.values and not f.valid_values and not f.pattern:
-                g = self._group("formula", "formula_like_text", "ExpectColumnValuesToNotMatchRegex", "text",
-                                regex=FORMULA)  # fmt: skip
+                g = self._group(
+                    "formula", "formula_like_text", "ExpectColumnValuesToNotMatchRegex", "text", regex=FORMULA
+                )
                 g.members.append(check)
         if numeric and (f.minimum is not None or f.maximum is not None):
-            g = self._group(f"range {f.minimum}..{f.maximum}", "out_of_range", "ExpectColumnValuesToBeBetween", "num",
-                            min_value=f.minimum, max_value=f.maximum)  # fmt: skip
+            g = self._group(
+                f"range {f.minimum}..{f.maximum}",
+                "out_of_range",
+                "ExpectColumnValuesToBeBetween",
+                "num",
+                min_value=f.minimum,
+                max_value=f.maximum,
+            )
             g.members.append(check)
         pairs = []
         if f.not_after_delivery:
@@ -124,8 +142,14 @@ class SuiteBuilder:
             g_ = f.not_after_field
             pairs.append((f"{f.name}|{g_}", _q(g_), f"{_q(g_ + '__bad')} IS NULL AND {_q(g_)} IS NOT NULL"))
         for chk, bound, also in pairs:
-            pair = self._group("not after", "", "ExpectColumnPairValuesAToBeGreaterThanB", "day",
-                               or_equal=True, ignore_row_if="either_value_is_missing")  # fmt: skip
+            pair = self._group(
+                "not after",
+                "",
+                "ExpectColumnPairValuesAToBeGreaterThanB",
+                "day",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+            )
             pair.members.append(
                 Check(source, f.name, chk, name, f"{ok} AND {name} IS NOT NULL AND {also}", bound)
             )
@@ -205,7 +229,8 @@ def _run(name: str, groups: list[Group], values: pd.DataFrame, result_format: di
         info = res.exception_info or {}
         if info.get("raised_exception"):
             raise RuntimeError(
-                f"{name}: expectation {res.expectation_config.type} could not run: {info.get('exception_message')}"
+                f"{name}: expectation {res.expectation_config.type} could not run: "
+                f"{info.get('exception_message')}"
             )
     return results
 

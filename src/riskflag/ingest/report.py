@@ -146,8 +146,8 @@ def render_html(run: RunResult, sample: list[dict]) -> str:
     else:
         out.append("Every source passed.")
     out.append(
-        f" Rows conserved (read = accepted + quarantined + held): <strong>{'yes' if d['rows_conserved'] else 'NO'}"
-        "</strong>.</p>"
+        " Rows conserved (read = accepted + quarantined + held): "
+        f"<strong>{'yes' if d['rows_conserved'] else 'NO'}</strong>.</p>"
     )
     out.append(
         "<table><tr><th>source</th><th>critical</th><th>status</th><th>new deliveries</th><th>unchanged</th>"
@@ -174,17 +174,22 @@ def render_html(run: RunResult, sample: list[dict]) -> str:
     out.append("</table>")
     stopped = [x for s in run.sources for x in s.deliveries if x.status != "accepted" or x.notes]
     if stopped:
-        out.append("<h2>Deliveries stopped, skipped or with notes</h2><table><tr><th>delivery</th><th>delivered</th>"
-                   "<th>outcome</th><th>rule</th><th>message</th></tr>")  # fmt: skip
+        out.append(
+            "<h2>Deliveries stopped, skipped or with notes</h2><table><tr><th>delivery</th>"
+            "<th>delivered</th><th>outcome</th><th>rule</th><th>message</th></tr>"
+        )
         for x in stopped:
             msg = "; ".join([x.message or "", *x.notes]).strip("; ")
-            out.append(f"<tr><td>{_e(x.name)}</td><td>{_e(x.delivered_on)}</td><td class='{_e(x.status)}'>"
-                       f"{_e(x.status)}</td><td>{_e(x.rule or '')}</td><td>{_e(msg)}</td></tr>")  # fmt: skip
+            out.append(
+                f"<tr><td>{_e(x.name)}</td><td>{_e(x.delivered_on)}</td><td class='{_e(x.status)}'>"
+                f"{_e(x.status)}</td><td>{_e(x.rule or '')}</td><td>{_e(msg)}</td></tr>"
+            )
         out.append("</table>")
     if sample:
         out.append(
-            f"<h2>Quarantined rows (first {SAMPLE} per source)</h2><p>Direct identifiers are masked here; the full "
-            "list is in quarantine.csv beside this page and in the warehouse's quarantine table.</p>"
+            f"<h2>Quarantined rows (first {SAMPLE} per source)</h2><p>Direct identifiers are masked "
+            "here; the full list is in quarantine.csv beside this page and in the warehouse's "
+            "quarantine table.</p>"
             "<table><tr><th>source</th><th>file</th><th>row</th><th>field</th><th>rule</th><th>value</th></tr>"
         )
         for r in sample:

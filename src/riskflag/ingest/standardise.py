@@ -93,7 +93,8 @@ def _clean(f: Field, r: str, date_format: str | None) -> tuple[str, str | None]:
         return v, "unparseable_date"
     if t == "number":
         txt = f"regexp_replace({r}, '[£,\\s]', '', 'g')"
-        v = f"TRY_CAST(CASE WHEN {txt} LIKE '(%)' THEN '-' || trim({txt}, '()') ELSE {txt} END AS DECIMAL(14,2))"
+        signed = f"CASE WHEN {txt} LIKE '(%)' THEN '-' || trim({txt}, '()') ELSE {txt} END"
+        v = f"TRY_CAST({signed} AS DECIMAL(14,2))"
         return v, "not_a_number"
     if t == "integer":
         return f"TRY_CAST(regexp_replace({r}, '\\.0+$', '') AS BIGINT)", "not_an_integer"
@@ -134,10 +135,11 @@ def clean_select(contract: Contract, sc: SourceConfig, rel: str) -> str:
         clean, rule = _clean(f, source_value, sc.date_format)
         if rule:
             bad.append(f"CASE WHEN {source_value} IS NOT NULL AND ({clean}) IS NULL THEN '{rule}' END")
+        rule_sql = ("coalesce(" + ", ".join(bad) + ")") if bad else "NULL::VARCHAR"
         parts += [
             f"{clean} AS {ident(f.name)}",
             f"NULLIF({ident(f.name)}, '') AS {ident(f.name + '__raw')}",
-            f"{('coalesce(' + ', '.join(bad) + ')') if bad else 'NULL::VARCHAR'} AS {ident(f.name + '__bad')}",
+            f"{rule_sql} AS {ident(f.name + '__bad')}",
         ]
     return f"SELECT {', '.join(parts)} FROM {rel}"
 

@@ -202,7 +202,8 @@ class SourceRun:
             self._stage(res, raw)
             self.staged.append(res)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {self.clean} AS {st.clean_select(self.contract, self.sc, self.staging)}"
+            f"CREATE OR REPLACE TEMP TABLE {self.clean} AS "
+            f"{st.clean_select(self.contract, self.sc, self.staging)}"
         )
         if rejects:
             con.executemany(
@@ -233,16 +234,17 @@ class SourceRun:
             res.rows_quarantined = n
             res.rules = dict(
                 con.execute(
-                    "SELECT CASE WHEN field = '' THEN rule ELSE field || ': ' || rule END AS r, count(*) FROM q "
-                    "WHERE source = ? AND name = ? GROUP BY r ORDER BY count(*) DESC, r",
+                    "SELECT CASE WHEN field = '' THEN rule ELSE field || ': ' || rule END AS r, count(*) "
+                    "FROM q WHERE source = ? AND name = ? GROUP BY r ORDER BY count(*) DESC, r",
                     [self.source, res.name],
                 ).fetchall()
             )
             if n >= MIN_REJECTS_TO_STOP and n > self.sc.max_rejected_share * res.rows_read:
                 res.status, res.rule = "stopped", "too_many_rejects"
                 res.message = (
-                    f"{n} of {res.rows_read} rows ({n / res.rows_read:.1%}) broke the contract, more than the "
-                    f"{self.sc.max_rejected_share:.0%} allowed; most often {next(iter(res.rules))}"
+                    f"{n} of {res.rows_read} rows ({n / res.rows_read:.1%}) broke the contract, "
+                    f"more than the {self.sc.max_rejected_share:.0%} allowed; "
+                    f"most often {next(iter(res.rules))}"
                 )
                 res.rows_held = res.rows_read - n
         self._append()
@@ -302,13 +304,14 @@ class SourceRun:
             per = " per snapshot date" if snapshot and col else ""
             raise DeliveryStop(
                 "volume_out_of_bounds",
-                f"{res.volume:,.0f} rows{per} against {last:,.0f} in the last accepted delivery ({ratio:.0%}); "
-                f"expected {bounds[0]:.0%} to {bounds[1]:.0%}. Check the extract is complete",
+                f"{res.volume:,.0f} rows{per} against {last:,.0f} in the last accepted delivery "
+                f"({ratio:.0%}); expected {bounds[0]:.0%} to {bounds[1]:.0%}. Check the extract is complete",
             )
 
     def _empty_stage(self) -> str:
         cols = ", ".join(f'NULL::VARCHAR AS "{f.name}"' for f in self.contract.fields)
-        return f"SELECT {cols}, NULL::BIGINT AS _row, NULL::VARCHAR AS _file, NULL::DATE AS _delivered_on LIMIT 0"
+        meta = "NULL::BIGINT AS _row, NULL::VARCHAR AS _file, NULL::DATE AS _delivered_on"
+        return f"SELECT {cols}, {meta} LIMIT 0"
 
     def _stage(self, res: DeliveryResult, raw: readers.Raw) -> None:
         self.con.register("delivery", raw.table)
@@ -331,12 +334,14 @@ class SourceRun:
         con.execute(
             f"INSERT INTO {table} ({names}, _loaded_on, _run_id) SELECT {names}, ?, ? FROM {self.clean} c "
             f"WHERE c._file IN (SELECT unnest(?)) AND NOT EXISTS "
-            f"(SELECT 1 FROM q WHERE q.source = ? AND q.name = c._file AND q.row = c._row) ORDER BY c._file, c._row",
+            f"(SELECT 1 FROM q WHERE q.source = ? AND q.name = c._file AND q.row = c._row) "
+            f"ORDER BY c._file, c._row",
             [self.as_of, self.run_id, accepted, self.source],
         )
         counts = dict(
             con.execute(
-                f"SELECT _file, count(*) FROM {table} WHERE _run_id = ? AND _file IN (SELECT unnest(?)) GROUP BY _file",
+                f"SELECT _file, count(*) FROM {table} WHERE _run_id = ? "
+                f"AND _file IN (SELECT unnest(?)) GROUP BY _file",
                 [self.run_id, accepted],
             ).fetchall()
         )
@@ -348,13 +353,29 @@ class SourceRun:
         for r in self.result.deliveries:
             self.con.execute(
                 "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [self.run_id, self.source, r.name, r.sha256, r.size, r.mtime_ns, r.delivered_on, r.status,
-                 r.rule, r.message, r.rows_read, r.rows_accepted, r.rows_quarantined, r.rows_held, r.volume],
-            )  # fmt: skip
+                [
+                    self.run_id,
+                    self.source,
+                    r.name,
+                    r.sha256,
+                    r.size,
+                    r.mtime_ns,
+                    r.delivered_on,
+                    r.status,
+                    r.rule,
+                    r.message,
+                    r.rows_read,
+                    r.rows_accepted,
+                    r.rows_quarantined,
+                    r.rows_held,
+                    r.volume,
+                ],
+            )
         if any(r.rows_quarantined for r in self.result.deliveries):
             self.con.execute(
-                "INSERT INTO quarantine SELECT ?, q.source, q.name, s.delivered_on, q.row, q.field, q.rule, q.value "
-                f"FROM q JOIN (SELECT DISTINCT _file, _delivered_on AS delivered_on FROM {self.staging}) s "
+                "INSERT INTO quarantine SELECT ?, q.source, q.name, s.delivered_on, q.row, q.field, q.rule, "
+                "q.value FROM q JOIN "
+                f"(SELECT DISTINCT _file, _delivered_on AS delivered_on FROM {self.staging}) s "
                 "ON s._file = q.name WHERE q.source = ? ORDER BY q.name, q.row, q.field, q.rule",
                 [self.run_id, self.source],
             )
@@ -362,7 +383,8 @@ class SourceRun:
     def _freshness(self) -> None:
         res = self.result
         latest = self.con.execute(
-            "SELECT max(delivered_on) FROM deliveries WHERE source = ? AND status = 'accepted' AND delivered_on <= ?",
+            "SELECT max(delivered_on) FROM deliveries WHERE source = ? AND status = 'accepted' "
+            "AND delivered_on <= ?",
             [self.source, self.as_of],
         ).fetchall()[0][0]
         res.latest = latest
@@ -435,7 +457,8 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
     for i, g in enumerate(groups):
         union = " UNION ALL ".join(member_select(g, c) for c in g.members)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE vals_{i} AS SELECT row_number() OVER () - 1 AS vid, * FROM ({union})"
+            f"CREATE OR REPLACE TEMP TABLE vals_{i} AS "
+            f"SELECT row_number() OVER () - 1 AS vid, * FROM ({union})"
         )
         found = con.execute(f"SELECT v, b FROM vals_{i} ORDER BY vid").df()
         columns[g.column] = found["v"]
@@ -450,7 +473,8 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
         i, g = index[name], groups[index[name]]
         con.register("gx_fails", part)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE bad AS SELECT v.* FROM vals_{i} v JOIN gx_fails f ON f.{VID} = v.vid"
+            f"CREATE OR REPLACE TEMP TABLE bad AS "
+            f"SELECT v.* FROM vals_{i} v JOIN gx_fails f ON f.{VID} = v.vid"
         )
         con.unregister("gx_fails")
         failing = set(con.execute("SELECT DISTINCT source, chk FROM bad").fetchall())
