@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,16 +25,95 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 RISKFLAG = [sys.executable, "-m", "riskflag"]
 
+CACHE = ROOT / "benchmarks" / ".cache"
+LARGE = CACHE / "council_250k"  # built once by `riskflag synth` and reused: it takes minutes
+
+
+def large_council() -> Path:
+    if not (LARGE / "synth_manifest.json").is_file():
+        print("building the 250k-household council for the ingest benchmarks (once)...", flush=True)
+        args = ["synth", "--households", "250000", "--months", "60", "--seed", "42", "--out", str(LARGE)]
+        subprocess.run([*RISKFLAG, *args], check=True, cwd=ROOT, capture_output=True)
+    return LARGE
+
+
+def council_config(tmp: Path) -> Path:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "configs" / "council.yaml").read_text())
+    raw["data_folder"] = str(large_council() / "extracts")
+    raw["output_folder"] = str(tmp / "runs")
+    path = tmp / "council.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def validate_args(as_of: str, warehouse_from: str | None = None) -> Callable[[Path], list[str]]:
+    """Arguments for `riskflag validate` on the large council; optionally starting from the
+    warehouse an earlier as-of date left (prepared once, copied for each run)."""
+
+    def setup(tmp: Path) -> list[str]:
+        cfg = council_config(tmp)
+        if warehouse_from:
+            base = CACHE / f"warehouse_{warehouse_from}"
+            if not (base / "warehouse.duckdb").is_file():
+                print(f"preparing the warehouse as of {warehouse_from} (once)...", flush=True)
+                prep = Path(tempfile.mkdtemp(prefix="riskflag-prep-"))
+                args = ["validate", "--config", str(council_config(prep)), "--as-of", warehouse_from]
+                subprocess.run([*RISKFLAG, *args], check=True, cwd=ROOT, capture_output=True)
+                base.mkdir(parents=True, exist_ok=True)
+                shutil.copy(prep / "runs" / "warehouse.duckdb", base / "warehouse.duckdb")
+                shutil.rmtree(prep, ignore_errors=True)
+            (tmp / "runs").mkdir(parents=True, exist_ok=True)
+            shutil.copy(base / "warehouse.duckdb", tmp / "runs" / "warehouse.duckdb")
+        return ["validate", "--config", str(cfg), "--as-of", as_of]
+
+    return setup
+
+
+def synth_args(households: int) -> Callable[[Path], list[str]]:
+    def setup(tmp: Path) -> list[str]:
+        return [
+            "synth",
+            "--households",
+            str(households),
+            "--months",
+            "60",
+            "--seed",
+            "42",
+            "--out",
+            str(tmp / "c"),
+        ]
+
+    return setup
+
+
 BENCHMARKS = {
     "synth_20k": {
         "what": "synthesise the demo council: 20,000 households x 60 months, extracts and truth",
-        "args": ["synth", "--households", "20000", "--months", "60", "--seed", "42"],
+        "setup": synth_args(20_000),
+        "command": "riskflag synth --households 20000 --months 60 --seed 42 --out <tmp>",
         "targets": {},
     },
     "synth_250k": {
         "what": "synthesise a large council: 250,000 households x 60 months, extracts and truth",
-        "args": ["synth", "--households", "250000", "--months", "60", "--seed", "42"],
+        "setup": synth_args(250_000),
+        "command": "riskflag synth --households 250000 --months 60 --seed 42 --out <tmp>",
         "targets": {"seconds": 300, "peak_gb": 4.0},
+    },
+    "ingest_250k_history": {
+        "what": "validate and load the 250k council's whole history into an empty warehouse "
+        "(history extracts, 12 monthly and 29 nightly deliveries of 13 sources)",
+        "setup": validate_args("2026-10-30"),
+        "command": "riskflag validate --config <250k council> --as-of 2026-10-30",
+        "targets": {"seconds": 90, "peak_gb": 4.0},
+    },
+    "ingest_nightly": {
+        "what": "one night's deliveries (2026-10-15) of the 250k council, into the warehouse "
+        "as the night before left it",
+        "setup": validate_args("2026-10-15", warehouse_from="2026-10-14"),
+        "command": "riskflag validate --config <250k council> --as-of 2026-10-15",
+        "targets": {"seconds": 10},
     },
 }
 
@@ -42,7 +122,7 @@ def run_once(args: list[str], out: Path) -> dict:
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [*RISKFLAG, *args, "--out", str(out)],
+        [*RISKFLAG, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -61,6 +141,15 @@ def run_once(args: list[str], out: Path) -> dict:
         timings["extract_files"] = len(m["files"])
         stages = out / "synth_timings.json"
         timings["stages_s"] = json.loads(stages.read_text()) if stages.is_file() else {}
+    for report in sorted(out.parent.glob("runs/*/validation.json")):
+        v = json.loads(report.read_text())
+        deliveries = [d for src in v["sources"] for d in src["deliveries"]]
+        timings["status"] = v["status"]
+        timings["deliveries"] = len(deliveries)
+        for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_held"):
+            timings[k] = sum(d[k] for d in deliveries)
+        started, finished = (datetime.fromisoformat(v[k]) for k in ("started_at", "finished_at"))
+        timings["stage_seconds"] = round((finished - started).total_seconds(), 2)
     if summary.is_file():
         s = json.loads(summary.read_text())
         timings["extract_rows"] = s["counts"]["extract_rows"]
@@ -93,7 +182,8 @@ def main() -> None:
         runs = []
         for i in range(a.repeat):
             with tempfile.TemporaryDirectory(prefix=f"riskflag-bench-{name}-") as tmp:
-                r = run_once(spec["args"], Path(tmp) / "council")
+                args = spec["setup"](Path(tmp))
+                r = run_once(args, Path(tmp) / "c")
                 shutil.rmtree(tmp, ignore_errors=True)
             runs.append(r)
             print(f"{name} run {i + 1}/{a.repeat}: {r['seconds']} s, peak {r['peak_gb']} GB", flush=True)
@@ -101,7 +191,7 @@ def main() -> None:
         result = {
             "benchmark": name,
             "what": spec["what"],
-            "command": " ".join(["riskflag", *spec["args"], "--out", "<tmp>"]),
+            "command": spec["command"],
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "runs": runs,
