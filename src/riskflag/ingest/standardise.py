@@ -82,6 +82,12 @@ def _mapped(r: str, codes: dict[str, str]) -> tuple[str, str]:
     return clean, bad
 
 
+def _spaces(x: str) -> str:
+    """Runs of whitespace become one space; the regex runs only on values that have a run."""
+    runs = " OR ".join(f"contains({x}, {c})" for c in ("'  '", "chr(9)", "chr(10)", "chr(13)"))
+    return f"CASE WHEN {runs} THEN regexp_replace({x}, '\\s+', ' ', 'g') ELSE {x} END"
+
+
 def _clean(f: Field, r: str, date_format: str | None) -> tuple[str, str | None]:
     """The clean value of raw text r for a field, and the rule when it does not parse."""
     t = f.logical_type
@@ -92,10 +98,10 @@ def _clean(f: Field, r: str, date_format: str | None) -> tuple[str, str | None]:
         v = f"CAST(try_strptime({r}, [{fmts}]) AS DATE)"
         return v, "unparseable_date"
     if t == "number":
-        txt = f"regexp_replace({r}, '[£,\\s]', '', 'g')"
-        signed = f"CASE WHEN {txt} LIKE '(%)' THEN '-' || trim({txt}, '()') ELSE {txt} END"
-        v = f"TRY_CAST({signed} AS DECIMAL(14,2))"
-        return v, "not_a_number"
+        txt = r
+        for old, new in (("£", ""), (",", ""), (" ", ""), ("(", "-"), (")", "")):  # "(12.50)" is -12.50
+            txt = f"replace({txt}, '{old}', '{new}')"
+        return f"TRY_CAST({txt} AS DECIMAL(14,2))", "not_a_number"
     if t == "integer":
         return f"TRY_CAST(regexp_replace({r}, '\\.0+$', '') AS BIGINT)", "not_an_integer"
     if t == "boolean":
@@ -114,40 +120,48 @@ def _clean(f: Field, r: str, date_format: str | None) -> tuple[str, str | None]:
     if kind == "uprn":
         return f"regexp_replace({r}, '\\.0+$', '')", None
     if kind == "name":
-        quotes = f"regexp_replace({r}, '[\u2018\u2019`]', '''', 'g')"
-        return f"upper(regexp_replace({quotes}, '\\s+', ' ', 'g'))", None
+        quotes = f"translate({r}, '\u2018\u2019`', '''''''')"
+        return f"upper({_spaces(quotes)})", None
     if kind == "address":
-        return f"regexp_replace({r}, '\\s+', ' ', 'g')", None
+        return _spaces(r), None
     return r, None
 
 
 def clean_select(contract: Contract, sc: SourceConfig, rel: str) -> str:
-    """Typed, standardised fields with their raw text and any parse or mapping rule."""
-    parts = ["_file", "_row", "_delivered_on"]
+    """Typed, standardised fields with their raw text and any parse or mapping rule.
+
+    Three layers, so that each expression is computed once: raw and trimmed text; the mapped
+    code and the clean value; the rule for a value that did not map or parse."""
+    meta = "_file, _row, _delivered_on"
+    text, typed, final = [meta], [meta], [meta]
     for f in contract.fields:
-        raw = f"NULLIF(trim({ident(f.name)}), '')"
+        n = f.name
+        raw, trimmed, src = ident(n + "__raw"), ident(n + "__t"), ident(n + "__src")
+        text += [f"NULLIF({ident(n)}, '') AS {raw}", f"NULLIF(trim({ident(n)}), '') AS {trimmed}"]
         bad: list[str] = []
-        source_value = raw
-        if f.name in sc.values:
-            mapped, unmapped = _mapped(raw, sc.values[f.name])
-            bad.append(unmapped)
-            source_value = mapped
-        clean, rule = _clean(f, source_value, sc.date_format)
+        if n in sc.values:
+            mapped, unmapped = _mapped(trimmed, sc.values[n])
+            typed += [f"{mapped} AS {src}", f"{unmapped} AS {ident(n + '__unmapped')}"]
+            bad.append(ident(n + "__unmapped"))
+        else:
+            typed.append(f"{trimmed} AS {src}")
+        clean, rule = _clean(f, src, sc.date_format)
+        typed += [f"{clean} AS {ident(n)}", raw]
         if rule:
-            bad.append(f"CASE WHEN {source_value} IS NOT NULL AND ({clean}) IS NULL THEN '{rule}' END")
+            bad.append(f"CASE WHEN {src} IS NOT NULL AND {ident(n)} IS NULL THEN '{rule}' END")
         rule_sql = ("coalesce(" + ", ".join(bad) + ")") if bad else "NULL::VARCHAR"
-        parts += [
-            f"{clean} AS {ident(f.name)}",
-            f"NULLIF({ident(f.name)}, '') AS {ident(f.name + '__raw')}",
-            f"{rule_sql} AS {ident(f.name + '__bad')}",
-        ]
-    return f"SELECT {', '.join(parts)} FROM {rel}"
+        final += [ident(n), raw, f"{rule_sql} AS {ident(n + '__bad')}"]
+    inner = f"SELECT {', '.join(text)} FROM {rel}"
+    return f"SELECT {', '.join(final)} FROM (SELECT {', '.join(typed)} FROM ({inner}))"
 
 
 def duplicates_select(contract: Contract, rel: str) -> str:
-    """Rows that repeat an earlier row of the same delivery field for field."""
+    """Rows that repeat an earlier row of the same delivery, field for field. Rows are grouped
+    by a hash first (cheap); only rows whose hash repeats are compared exactly."""
     cols = ", ".join(ident(f.name) for f in contract.fields)
     return (
+        f"WITH rep AS (SELECT _file, hash({cols}) AS h FROM {rel} GROUP BY ALL HAVING count(*) > 1), "
+        f"cand AS (SELECT * FROM {rel} s SEMI JOIN rep ON rep._file = s._file AND rep.h = hash({cols})) "
         f"SELECT _file, _row, first_row FROM (SELECT _file, _row, "
-        f"min(_row) OVER (PARTITION BY _file, {cols}) AS first_row FROM {rel}) WHERE _row > first_row"
+        f"min(_row) OVER (PARTITION BY _file, {cols}) AS first_row FROM cand) WHERE _row > first_row"
     )

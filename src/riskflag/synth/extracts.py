@@ -441,8 +441,10 @@ class Extracts:
                 "CLASSIFICATION_CODE": props["class_code"],
             }
         )
-        name = f"llpg_{days_to_str([self.month_end[self.last]], '%Y-%m-%d')[0]}.csv"
-        self.o.write("llpg", name, df)
+        # the gazetteer team sends a full copy every month from go-live (unchanged: the synthetic
+        # borough builds no new homes), so an identical re-delivery is the normal case
+        for m in range(self.go_live - 1, self.last + 1):
+            self.o.write("llpg", f"llpg_{days_to_str([self.month_end[m]], '%Y-%m-%d')[0]}.csv", df)
 
     def _area_deprivation(self) -> None:
         ls = self.w.gaz.lsoas
