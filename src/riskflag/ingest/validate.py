@@ -201,10 +201,10 @@ class SourceRun:
             rejects += [(res.name, r) for r in raw.rejects]
             self._stage(res, raw)
             self.staged.append(res)
-        # a view: materialising every clean and raw value costs more than recomputing the few
-        # scans that read it (flags, distinct values, the history insert)
+        # materialised once: the flag scan, every check's distinct values and the history
+        # insert all read it (as a view, each recomputed it: five times slower at 250k)
         clean = st.clean_select(self.contract, self.sc, self.staging)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {self.clean} AS {clean}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {self.clean} AS {clean}")
         if rejects:
             con.executemany(
                 "INSERT INTO q VALUES (?, ?, ?, ?, ?, ?)",
@@ -262,7 +262,7 @@ class SourceRun:
                 )
         self._record()
         self._freshness()
-        con.execute(f"DROP VIEW IF EXISTS {self.clean}; DROP TABLE IF EXISTS {self.staging}")
+        con.execute(f"DROP TABLE IF EXISTS {self.clean}; DROP TABLE IF EXISTS {self.staging}")
         return self.result
 
     # --- one delivery ---------------------------------------------------------------------
