@@ -210,17 +210,13 @@ class SourceRun:
                 "INSERT INTO q VALUES (?, ?, ?, ?, ?, ?)",
                 [(self.source, n, r.row, r.field, r.rule, r.value) for n, r in rejects],
             )
-        flags = ", ".join(
-            f"{{'field': '{f.name}', 'rule': \"{f.name}__bad\", 'value': \"{f.name}__raw\"}}"
-            for f in self.contract.fields
-        )
-        any_bad = " OR ".join(f'"{f.name}__bad" IS NOT NULL' for f in self.contract.fields)
-        con.execute(
-            f"INSERT INTO q SELECT ?, _file, _row, x.field, x.rule, x.value FROM "
-            f"(SELECT _file, _row, unnest([{flags}]) AS x FROM {self.clean} WHERE {any_bad}) "
-            "WHERE x.rule IS NOT NULL",
-            [self.source],
-        )
+        for f in self.contract.fields:
+            bad, raw = st.ident(f.name + "__bad"), st.ident(f.name + "__raw")
+            con.execute(
+                f"INSERT INTO q SELECT ?, _file, _row, ?, {bad}, {raw} FROM {self.clean} "
+                f"WHERE {bad} IS NOT NULL",
+                [self.source, f.name],
+            )
         con.execute(
             "INSERT INTO q SELECT ?, _file, _row, '', 'duplicate_row', 'the same as row ' || first_row "
             f"FROM ({st.duplicates_select(self.contract, self.staging)})",
