@@ -86,102 +86,32 @@ HC_HEADER = [
 ]
 
 
+def _row(header: list[str], values: list[str], kw: dict[str, str]) -> dict[str, str]:
+    return dict(zip(header, values, strict=True)) | kw
+
+
+# fmt: off
 def ct_row(i: int, balance: str = "31/10/2026", **kw: str) -> dict[str, str]:
-    row = dict(
-        zip(
-            CT_HEADER,
-            [
-                f"9{i:08d}",
-                f"1000{i:08d}",
-                f"SMITH, John{i}",
-                "01/02/1980",
-                "",
-                balance,
-                "12.50",
-                "REM",
-                "N",
-                "3.10",
-                "01/11/2015",
-                "",
-            ],
-            strict=True,
-        )
-    )
-    return row | kw
+    return _row(CT_HEADER, [f"9{i:08d}", f"1000{i:08d}", f"SMITH, John{i}", "01/02/1980", "", balance,
+                            "12.50", "REM", "N", "3.10", "01/11/2015", ""], kw)
 
 
 def ben_row(i: int, **kw: str) -> dict[str, str]:
-    row = dict(
-        zip(
-            BEN_HEADER,
-            [
-                f"HB{i:08d}",
-                "NEWCLAIM",
-                "2026-10-20",
-                "Ann",
-                f"Jones{i}",
-                "1985-03-04",
-                "AB123456C",
-                "",
-                "",
-                "",
-                "",
-                "1 High Street, Ashworth",
-                "AW1 2AB",
-                "",
-                "50.00",
-                "10.00",
-                "Y",
-                "1",
-                "N",
-                "2026-10-21",
-            ],
-            strict=True,
-        )
-    )
-    return row | kw
+    return _row(BEN_HEADER, [f"HB{i:08d}", "NEWCLAIM", "2026-10-20", "Ann", f"Jones{i}", "1985-03-04",
+                             "AB123456C", "", "", "", "", "1 High Street, Ashworth", "AW1 2AB", "", "50.00",
+                             "10.00", "Y", "1", "N", "2026-10-21"], kw)
 
 
 def asb_row(i: int, **kw: str) -> dict[str, str]:
-    return (
-        dict(
-            zip(
-                ASB_HEADER,
-                [f"ASB{i:07d}", "03/10/2026", "10 Thornhill St", "AW1 3CD", "NOISE", "V", "04/10/2026"],
-                strict=True,
-            )
-        )
-        | kw
-    )
+    return _row(ASB_HEADER, [f"ASB{i:07d}", "03/10/2026", "10 Thornhill St", "AW1 3CD", "NOISE", "V",
+                             "04/10/2026"], kw)
 
 
 def hc_row(i: int, **kw: str) -> dict[str, str]:
-    row = dict(
-        zip(
-            HC_HEADER,
-            [
-                f"HC{i:07d}",
-                "01/09/2026",
-                "Sam",
-                f"Lee{i}",
-                "02/02/1990",
-                "",
-                "3 Low Road, Ashworth",
-                "AW1 4EF",
-                "PREV",
-                "ENDAST",
-                "SGL",
-                "M",
-                "WBRI",
-                "N",
-                "",
-                "",
-                "01/09/2026",
-            ],
-            strict=True,
-        )
-    )
-    return row | kw
+    return _row(HC_HEADER, [f"HC{i:07d}", "01/09/2026", "Sam", f"Lee{i}", "02/02/1990", "",
+                            "3 Low Road, Ashworth", "AW1 4EF", "PREV", "ENDAST", "SGL", "M", "WBRI", "N",
+                            "", "", "01/09/2026"], kw)
+# fmt: on
 
 
 class Council:
