@@ -643,3 +643,17 @@ def test_config_mapping_onto_a_value_the_contract_lacks_is_a_config_error(tmp_pa
         ConfigError, match=r"sources.council_tax.values.recovery_stage.LO: 'liability' is not one of"
     ):
         c.validate()
+
+
+def test_rows_not_accounted_for_stop_the_run_instead_of_passing(
+    ct: Council, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riskflag.ingest.validate import SourceRun
+
+    monkeypatch.setattr(SourceRun, "_append", lambda self: None)  # as if accepted rows were lost
+    ct.write("council_tax", "council_tax_2026-10-31.csv", good_ct(), encoding="cp1252")
+    run = ct.validate()
+    d = delivery(run, "council_tax")
+    assert (d.status, d.rule) == ("stopped", "rows_not_conserved")
+    assert d.message.startswith("30 rows read but 0 accepted, 0 quarantined and 0 held")
+    assert d.conserved and run.status == "stopped"

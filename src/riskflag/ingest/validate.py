@@ -250,12 +250,17 @@ class SourceRun:
                 res.rows_held = res.rows_read - n
         self._append()
         for res in self.staged:
-            if not res.conserved:  # a bug of ours, never a state to publish
+            if not res.conserved:  # a bug of ours, never a state to publish: the rows are held back
                 res.status, res.rule = "stopped", "rows_not_conserved"
                 res.message = (
                     f"{res.rows_read} rows read but {res.rows_accepted} accepted, {res.rows_quarantined} "
                     f"quarantined and {res.rows_held} held: a riskflag fault; please report it"
                 )
+                con.execute(
+                    f"DELETE FROM {history_table(self.source)} WHERE _run_id = ? AND _file = ?",
+                    [self.run_id, res.name],
+                )
+                res.rows_accepted, res.rows_held = 0, res.rows_read - res.rows_quarantined
         self._record()
         self._freshness()
         con.execute(f"DROP TABLE IF EXISTS {self.clean}; DROP TABLE IF EXISTS {self.staging}")
