@@ -8,6 +8,7 @@ Great Expectations suites all work from the same facts and never reparse YAML.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -99,7 +100,9 @@ def _field(p) -> Field:
     )
 
 
+@cache
 def load_contract(name: str, folder: Path = CONTRACTS_DIR) -> Contract:
+    """Parsed once per process: the ODCS model costs about 50 ms a contract."""
     path = folder / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: no data contract for source {name!r}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -195,6 +196,13 @@ def values_frame(columns: dict[str, pd.Series], pad: dict[str, object]) -> pd.Da
     frame = pd.DataFrame(out)
     frame[VID] = range(n)
     return frame
+
+
+def preload() -> threading.Thread:
+    """Import GX (seconds) on a thread while the night's files are read and staged."""
+    t = threading.Thread(target=_context, name="gx-import", daemon=True)
+    t.start()
+    return t
 
 
 @cache

@@ -24,7 +24,16 @@ import pyarrow.compute as pc
 
 from riskflag.config import SOURCE_NAMES, CouncilConfig, SourceConfig
 from riskflag.contracts.contract import Contract, load_contract
-from riskflag.contracts.suite import PAD, VID, SuiteBuilder, member_select, pair_rule, run_suite, values_frame
+from riskflag.contracts.suite import (
+    PAD,
+    VID,
+    SuiteBuilder,
+    member_select,
+    pair_rule,
+    preload,
+    run_suite,
+    values_frame,
+)
 from riskflag.errors import ConfigError
 from riskflag.ingest import readers
 from riskflag.ingest import standardise as st
@@ -441,6 +450,7 @@ def validate(
             "rule VARCHAR, value VARCHAR)"
         )
         runs = [SourceRun(con, cfg, s, contracts[s], as_of, run_id, tell) for s in sources]
+        preload()
         for r in runs:
             r.prepare()
         tell("contracts", "Great Expectations suite")
