@@ -12,7 +12,6 @@ back with a stopped delivery.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -525,11 +524,3 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
             )
     for i in range(len(groups)):
         con.execute(f"DROP TABLE IF EXISTS vals_{i}")
-
-
-def rejects_by_rule(run: RunResult) -> Counter:
-    c: Counter = Counter()
-    for s in run.sources:
-        for d in s.deliveries:
-            c.update(d.rules)
-    return c

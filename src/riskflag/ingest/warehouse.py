@@ -121,13 +121,3 @@ def known_at_sql(contract: Contract, as_of: date) -> str:
         f"ORDER BY _delivered_on DESC, {known}_file DESC, _row DESC) AS _version "
         f"FROM {table} WHERE _delivered_on <= {cutoff}) WHERE _version = 1"
     )
-
-
-def accepted_before(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, tuple]:
-    """Accepted deliveries by name: (sha256, size, mtime_ns, delivered_on, rows_read)."""
-    rows = con.execute(
-        "SELECT name, sha256, size, mtime_ns, delivered_on, rows_read FROM deliveries "
-        "WHERE source = ? AND status = 'accepted' ORDER BY delivered_on, name",
-        [source],
-    ).fetchall()
-    return {r[0]: r[1:] for r in rows}
