@@ -224,15 +224,8 @@ def _print_validation(run, paths: dict[str, Path]) -> None:
         numeric = col in ("new", "rows read", "accepted", "quarantined", "held")
         t.add_column(col, justify="right" if numeric else "left", no_wrap=col != "top rule")
     for s in run.sources:
-        tot = [
-            sum(getattr(x, k) for x in s.deliveries)
-            for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_held")
-        ]
-        rules: dict[str, int] = {}
-        for x in s.deliveries:
-            for r, n in x.rules.items():
-                rules[r] = rules.get(r, 0) + n
-        top = next((f"{r} ({n:,})" for r, n in sorted(rules.items(), key=lambda kv: -kv[1])), "")
+        tot = list(s.totals().values())
+        top = next((f"{r} ({n:,})" for r, n in s.top_rules()), "")
         status = {"ok": "[green]ok[/]", "failed": "[red]FAILED[/]" if s.critical else "[yellow]left out[/]"}[
             s.status
         ]

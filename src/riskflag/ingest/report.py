@@ -155,15 +155,8 @@ def render_html(run: RunResult, sample: list[dict]) -> str:
         "<th>most frequent rules</th><th>what to do</th></tr>"
     )
     for s in run.sources:
-        tot = {
-            k: sum(getattr(x, k) for x in s.deliveries)
-            for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_held")
-        }
-        rules: dict[str, int] = {}
-        for x in s.deliveries:
-            for r, n in x.rules.items():
-                rules[r] = rules.get(r, 0) + n
-        top = "<br>".join(f"{_e(r)}: {n:,}" for r, n in sorted(rules.items(), key=lambda t: -t[1])[:4])
+        tot = s.totals()
+        top = "<br>".join(f"{_e(r)}: {n:,}" for r, n in s.top_rules()[:4])
         out.append(
             f"<tr><td>{_e(s.source)}</td><td>{'yes' if s.critical else 'no'}</td>"
             f"<td class='{_e(s.status)}'>{_e(s.status)}</td><td class='n'>{len(s.deliveries)}</td>"

@@ -12,6 +12,7 @@ back with a stopped delivery.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -80,6 +81,18 @@ class SourceResult:
     latest: date | None = None
     status: str = "ok"  # ok | failed
     message: str | None = None
+
+    def totals(self) -> dict[str, int]:
+        """Rows read, accepted, quarantined and held over this run's deliveries."""
+        keys = ("rows_read", "rows_accepted", "rows_quarantined", "rows_held")
+        return {k: sum(getattr(d, k) for d in self.deliveries) for k in keys}
+
+    def top_rules(self) -> list[tuple[str, int]]:
+        """Quarantine rules over this run's deliveries, most frequent first."""
+        rules: Counter[str] = Counter()
+        for d in self.deliveries:
+            rules.update(d.rules)
+        return sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 @dataclass
