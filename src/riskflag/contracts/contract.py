@@ -7,7 +7,7 @@ Great Expectations suites all work from the same facts and never reparse YAML.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -44,17 +44,11 @@ class Field:
 class Contract:
     name: str
     version: str
-    owner: str
     delivery_kind: DeliveryKind
     critical: bool
     freshness_days: int
     known_date_field: str | None
     fields: tuple[Field, ...]
-    lawful_basis: str = ""
-    special_category_condition: str = ""
-    retention: str = ""
-    frequency: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -111,7 +105,6 @@ def load_contract(name: str, folder: Path = CONTRACTS_DIR) -> Contract:
     except (ValidationError, ValueError) as exc:
         raise ConfigError(f"{path}: not a valid ODCS contract ({str(exc).splitlines()[0]})") from None
     custom = {p.property: p.value for p in doc.customProperties or []}
-    sla = {p.property: p.value for p in doc.slaProperties or []}
     fields = tuple(_field(p) for p in doc.schema_[0].properties or [])
     names = {f.name for f in fields}
     for f in fields:
@@ -120,14 +113,9 @@ def load_contract(name: str, folder: Path = CONTRACTS_DIR) -> Contract:
     return Contract(
         name=doc.name,
         version=doc.version,
-        owner=doc.team.name if doc.team else "",
         delivery_kind=custom["deliveryKind"],
         critical=bool(custom["criticalToScoring"]),
         freshness_days=int(custom["freshnessLimitDays"]),
         known_date_field=custom.get("knownDateField"),
         fields=fields,
-        lawful_basis=str(custom.get("lawfulBasis", "")),
-        special_category_condition=str(custom.get("specialCategoryCondition", "")),
-        retention=str(sla.get("retention", "")),
-        frequency=str(sla.get("frequency", "")),
     )
