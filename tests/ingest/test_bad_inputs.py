@@ -425,6 +425,18 @@ def test_identical_redelivery_is_a_no_op(ct: Council) -> None:
     assert len(ct.history("council_tax")) == 30
 
 
+def test_identical_file_twice_in_one_run_is_loaded_once(ct: Council) -> None:
+    ct.write("council_tax", "council_tax_2026-10-31.csv", good_ct(), encoding="cp1252")
+    ct.write("council_tax", "council_tax_2026-10-31_resent.csv", good_ct(), encoding="cp1252")
+    first, second = ct.validate().sources[0].deliveries
+    assert (first.status, first.rows_accepted) == ("accepted", 30)
+    assert (second.status, second.rows_read) == ("already_loaded", 0)
+    assert second.message == (
+        "identical to council_tax/council_tax_2026-10-31.csv, accepted earlier: nothing to do"
+    )
+    assert len(ct.history("council_tax")) == 30
+
+
 def test_nothing_new_keeps_the_last_delivery_while_fresh(ct: Council) -> None:
     ct.write("council_tax", "council_tax_2026-10-31.csv", good_ct(), encoding="cp1252")
     ct.validate()
@@ -650,7 +662,7 @@ def test_rows_not_accounted_for_stop_the_run_instead_of_passing(
 ) -> None:
     from riskflag.ingest.validate import SourceRun
 
-    monkeypatch.setattr(SourceRun, "_append", lambda self: None)  # as if accepted rows were lost
+    monkeypatch.setattr(SourceRun, "_append", lambda self, *a: None)  # as if accepted rows were lost
     ct.write("council_tax", "council_tax_2026-10-31.csv", good_ct(), encoding="cp1252")
     run = ct.validate()
     d = delivery(run, "council_tax")

@@ -60,6 +60,11 @@ def test_every_ledger_row_was_read_and_accounted_for(joined: duckdb.DuckDBPyConn
     assert run.status == "ok", [(s.source, s.message) for s in run.sources if s.message]
     for s in run.sources:
         for d in s.deliveries:
+            if d.status == "already_loaded":  # the gazetteer re-sent unchanged; a quiet night's empty file
+                first = next(x for x in s.deliveries if x.sha256 == d.sha256)
+                assert first.status == "accepted" and d.message.startswith(f"identical to {first.name},")
+                assert d.rows_read == 0
+                continue
             assert d.status == "accepted", (d.name, d.message)
             assert d.rows_read == d.rows_accepted + d.rows_quarantined, d.name
     report = json.loads(paths["validation.json"].read_text())

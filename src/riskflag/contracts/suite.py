@@ -41,9 +41,9 @@ class Check:
     source: str
     field: str
     chk: str  # the field, or "field|delivery" / "field|other_field" for a pair
-    value: str  # SQL over clean_<source>
-    where: str
-    bound: str | None = None
+    value: str  # SQL over the field's clean column
+    where: str = "true"  # which of this run's rows the check applies to
+    bound: str | None = None  # a pair's other side: _delivered_on or another field
 
 
 @dataclass
@@ -92,13 +92,13 @@ class SuiteBuilder:
             self._add_field(contract.name, f, sc)
 
     def _add_field(self, source: str, f: Field, sc: SourceConfig) -> None:
-        name, ok = _q(f.name), f"{_q(f.name + '__bad')} IS NULL"
+        name = _q(f.name)
         numeric = f.logical_type in ("number", "integer")
         value = f"CAST({name} AS DOUBLE)" if numeric else name
-        check = Check(source, f.name, f.name, value, ok)
+        check = Check(source, f.name, f.name, value)
         if f.required:
             # presence depends only on nullness: the distinct values are "present" and NULL
-            present = Check(source, f.name, f.name, f"CASE WHEN {name} IS NOT NULL THEN 'present' END", ok)
+            present = Check(source, f.name, f.name, f"CASE WHEN {name} IS NOT NULL THEN 'present' END")
             self._group("present", "required", "ExpectColumnValuesToNotBeNull", "present").members.append(
                 present
             )
@@ -139,11 +139,10 @@ class SuiteBuilder:
             g.members.append(check)
         pairs = []
         if f.not_after_delivery:
-            pairs.append((f"{f.name}|{DELIVERY}", "_delivered_on", "true"))
+            pairs.append((f"{f.name}|{DELIVERY}", "_delivered_on"))
         if f.not_after_field:
-            g_ = f.not_after_field
-            pairs.append((f"{f.name}|{g_}", _q(g_), f"{_q(g_ + '__bad')} IS NULL AND {_q(g_)} IS NOT NULL"))
-        for chk, bound, also in pairs:
+            pairs.append((f"{f.name}|{f.not_after_field}", _q(f.not_after_field)))
+        for chk, bound in pairs:
             pair = self._group(
                 "not after",
                 "",
@@ -153,7 +152,7 @@ class SuiteBuilder:
                 ignore_row_if="either_value_is_missing",
             )
             pair.members.append(
-                Check(source, f.name, chk, name, f"{ok} AND {name} IS NOT NULL AND {also}", bound)
+                Check(source, f.name, chk, name, f"{name} IS NOT NULL AND {bound} IS NOT NULL", bound)
             )
 
     def finish(self) -> list[Group]:
@@ -172,13 +171,15 @@ def pair_rule(check: Check) -> str:
     return "after_delivery_date" if check.bound == "_delivered_on" else f"after_{check.chk.split('|', 1)[1]}"
 
 
-def member_select(g: Group, c: Check) -> str:
-    """One member's distinct values as (source, chk, v, b) rows for the group's table."""
+def member_select(g: Group, c: Check, rel: str) -> str:
+    """One member's distinct values as (source, chk, v, b) rows for the group's table: from rel,
+    the field's dictionary of values (only those that parsed), or for a pair this run's rows."""
     v = f"'{c.source}.{c.field}=' || {c.value}" if g.value == "keyed" else c.value
     b = c.bound or "NULL::DATE"
+    where = c.where if c.bound else f"{_q(c.field + '__bad')} IS NULL"
     return (
         f"SELECT DISTINCT '{c.source}' AS source, '{c.chk}' AS chk, {c.value} AS raw_v, {v} AS v, {b} AS b "
-        f"FROM clean_{c.source} WHERE {c.where}"
+        f"FROM {rel} WHERE {where}"
     )
 
 

@@ -27,6 +27,7 @@ from riskflag.contracts.contract import Contract, load_contract
 from riskflag.contracts.suite import (
     PAD,
     VID,
+    Check,
     SuiteBuilder,
     member_select,
     pair_rule,
@@ -38,8 +39,8 @@ from riskflag.errors import ConfigError
 from riskflag.ingest import readers
 from riskflag.ingest import standardise as st
 from riskflag.ingest.deliveries import Delivery, discover
-from riskflag.ingest.problems import DeliveryStop, Reject
-from riskflag.ingest.warehouse import ensure_history, history_columns, history_table
+from riskflag.ingest.problems import DeliveryStop
+from riskflag.ingest.warehouse import SQL_TYPES, ensure_history, history_columns, history_table
 
 Progress = Callable[[str, str], None]
 SNAPSHOT_BOUNDS = (0.5, 2.0)
@@ -166,8 +167,13 @@ def _table_sha(table: pa.Table) -> str:
 
 
 class SourceRun:
-    """One source's new deliveries through one run: read and stage (prepare), then, after the
-    night's suite has run, quarantine, accept and record (finish)."""
+    """One source's new deliveries through one run: prepare() reads and stages every delivery as
+    text and standardises the distinct values of each field into a dictionary; after the night's
+    suite has run over those values, finish() appends the rows that passed to history and records
+    what happened.
+
+    Rows are appended once, after every check: DuckDB rewrites appended row groups that lose rows
+    before the commit, which cost more than all the checks together."""
 
     def __init__(
         self,
@@ -184,8 +190,42 @@ class SourceRun:
         self.as_of, self.run_id, self.progress = as_of, run_id, progress
         self.result = SourceResult(source, contract.critical, contract.version, contract.freshness_days)
         self.staged: list[DeliveryResult] = []
+        self.table = history_table(source)
         self.staging = f"staged_{source}"
-        self.clean = f"clean_{source}"
+        self.dicts = {f.name: f"dict_{source}_{i}" for i, f in enumerate(contract.fields)}
+
+    def _joined(self, fields: list[str]) -> tuple[str, str]:
+        """Join clauses from staged rows (s) to the named fields' dictionaries, and the condition
+        that every one of those values parsed."""
+        joins, ok = [], []
+        for i, name in enumerate(fields):
+            n, d = st.ident(name), self.dicts[name]
+            joins.append(f"JOIN {d} d{i} ON d{i}.k = coalesce(s.{n}, '')")
+            ok.append(f"d{i}.{st.ident(name + '__bad')} IS NULL")
+        return " ".join(joins), " AND ".join(ok)
+
+    def values(self, c: Check) -> str:
+        """The distinct values a check is run on: the field's dictionary, or for a pair the
+        distinct pairs of this run's staged rows."""
+        if c.bound is None:
+            return self.dicts[c.field]
+        fields = [c.field] + ([] if c.bound == "_delivered_on" else [c.bound.strip('"')])
+        keys = ", ".join(f"coalesce({st.ident(f)}, '') AS {st.ident(f)}" for f in fields)
+        extra = ", _delivered_on" if c.bound == "_delivered_on" else ""
+        joins, ok = self._joined(fields)
+        picked = ", ".join(f"d{i}.{st.ident(f)}" for i, f in enumerate(fields))
+        pairs = f"(SELECT DISTINCT {keys}{extra} FROM {self.staging})"
+        return f"(SELECT {picked}{extra} FROM {pairs} s {joins} WHERE {ok})"
+
+    def rows(self, c: Check) -> str:
+        """This run's staged rows with the check's clean values and the text as sent (`<f>__sent`)."""
+        fields = [c.field] + ([] if c.bound in (None, "_delivered_on") else [c.bound.strip('"')])
+        joins, ok = self._joined(fields)
+        picked = ", ".join(
+            f"d{i}.{st.ident(f)}, NULLIF(d{i}.k, '') AS {st.ident(f + '__sent')}"
+            for i, f in enumerate(fields)
+        )
+        return f"(SELECT s._file, s._row, s._delivered_on, {picked} FROM {self.staging} s {joins} WHERE {ok})"
 
     def prepare(self) -> None:
         con = self.con
@@ -196,10 +236,15 @@ class SourceRun:
             [self.source],
         ).fetchall()
         by_name = {r[0]: r for r in known}
-        by_sha = {r[1]: r for r in known if r[6] == "accepted"}
+        by_sha = {r[1]: r[0] for r in known if r[6] == "accepted"}
         last_volume = next((r[5] for r in reversed(known) if r[6] == "accepted"), None)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self.staging} {self._stage_columns()}")
-        rejects: list[tuple[str, Reject]] = []
+        for f in self.contract.fields:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {self.dicts[f.name]} (k VARCHAR, {st.ident(f.name)} "
+                f"{SQL_TYPES[f.logical_type]}, {st.ident(f.name + '__raw')} VARCHAR, "
+                f"{st.ident(f.name + '__bad')} VARCHAR)"
+            )
         for d in discover(self.cfg, self.source, self.as_of):
             size, mtime = _file_facts(d)
             seen = by_name.get(d.name)
@@ -219,30 +264,11 @@ class SourceRun:
                 res.rows_held = res.rows_read
                 continue
             last_volume = res.volume
-            rejects += [(res.name, r) for r in raw.rejects]
+            by_sha[res.sha256] = res.name  # an identical file later in the same run is a no-op too
             self._stage(res, raw)
+            del raw
             self.staged.append(res)
-        # materialised once: the flag scan, every check's distinct values and the history
-        # insert all read it (as a view, each recomputed it: five times slower at 250k)
-        clean = st.clean_select(self.contract, self.sc, self.staging)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {self.clean} AS {clean}")
-        if rejects:
-            con.executemany(
-                "INSERT INTO q VALUES (?, ?, ?, ?, ?, ?)",
-                [(self.source, n, r.row, r.field, r.rule, r.value) for n, r in rejects],
-            )
-        for f in self.contract.fields:
-            bad, raw = st.ident(f.name + "__bad"), st.ident(f.name + "__raw")
-            con.execute(
-                f"INSERT INTO q SELECT ?, _file, _row, ?, {bad}, {raw} FROM {self.clean} "
-                f"WHERE {bad} IS NOT NULL",
-                [self.source, f.name],
-            )
-        con.execute(
-            "INSERT INTO q SELECT ?, _file, _row, '', 'duplicate_row', 'the same as row ' || first_row "
-            f"FROM ({st.duplicates_select(self.contract, self.staging)})",
-            [self.source],
-        )
+        self._standardise()
 
     def finish(self) -> SourceResult:
         con = self.con
@@ -278,13 +304,12 @@ class SourceRun:
                     f"quarantined and {res.rows_held} held: a riskflag fault; please report it"
                 )
                 con.execute(
-                    f"DELETE FROM {history_table(self.source)} WHERE _run_id = ? AND _file = ?",
-                    [self.run_id, res.name],
+                    f"DELETE FROM {self.table} WHERE _run_id = ? AND _file = ?", [self.run_id, res.name]
                 )
                 res.rows_accepted, res.rows_held = 0, res.rows_read - res.rows_quarantined
         self._record()
         self._freshness()
-        con.execute(f"DROP TABLE IF EXISTS {self.clean}; DROP TABLE IF EXISTS {self.staging}")
+        con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in [self.staging, *self.dicts.values()]))
         return self.result
 
     # --- one delivery ---------------------------------------------------------------------
@@ -300,7 +325,7 @@ class SourceRun:
         same = by_sha.get(res.sha256)
         if same:
             res.status = "already_loaded"
-            res.message = f"identical to {same[0]}, accepted earlier: nothing to do"
+            res.message = f"identical to {same}, accepted earlier: nothing to do"
             return None
         if raw is None:
             raw = readers.read(d, self.sc)
@@ -345,38 +370,65 @@ class SourceRun:
     def _stage_columns(self) -> str:
         # explicit columns: a table made by CREATE TABLE AS ... LIMIT 0 inside a transaction
         # reads back empty after a large Arrow insert (DuckDB 2.0; tested by test_large_delivery)
-        cols = ", ".join(f'"{f.name}" VARCHAR' for f in self.contract.fields)
+        cols = ", ".join(f"{st.ident(f.name)} VARCHAR" for f in self.contract.fields)
         return f"({cols}, _row BIGINT, _file VARCHAR, _delivered_on DATE)"
 
     def _stage(self, res: DeliveryResult, raw: readers.Raw) -> None:
-        self.con.register("delivery", raw.table)
+        con = self.con
+        if raw.rejects:
+            con.executemany(
+                "INSERT INTO q VALUES (?, ?, ?, ?, ?, ?)",
+                [(self.source, res.name, r.row, r.field, r.rule, r.value) for r in raw.rejects],
+            )
+        con.register("delivery", raw.table)
         select = st.stage_select(self.sc.columns, self.contract, "delivery")
-        self.con.execute(
+        con.execute(
             f"INSERT INTO {self.staging} SELECT *, ? AS _file, ? AS _delivered_on FROM ({select})",
             [res.name, res.delivered_on],
         )
-        self.con.unregister("delivery")
+        con.unregister("delivery")
+
+    def _standardise(self) -> None:
+        """Each field's distinct texts into its dictionary; rows whose text did not map or parse,
+        and rows that repeat an earlier row of their delivery, to the quarantine."""
+        con = self.con
+        for f in self.contract.fields:
+            d, n, bad = self.dicts[f.name], st.ident(f.name), st.ident(f.name + "__bad")
+            texts = f"(SELECT DISTINCT coalesce({n}, '') AS k FROM {self.staging})"
+            con.execute(f"INSERT INTO {d} {st.dictionary_select(f, self.sc, texts)}")
+            con.execute(
+                f"INSERT INTO q SELECT ?, s._file, s._row, ?, b.{bad}, NULLIF(b.k, '') FROM {self.staging} s "
+                f"JOIN (SELECT k, {bad} FROM {d} WHERE {bad} IS NOT NULL) b ON b.k = coalesce(s.{n}, '')",
+                [self.source, f.name],
+            )
+        con.execute(
+            "INSERT INTO q SELECT ?, _file, _row, '', 'duplicate_row', 'the same as row ' || first_row "
+            f"FROM ({st.duplicates_select(self.contract, self.staging)})",
+            [self.source],
+        )
 
     def _append(self) -> None:
-        con = self.con
+        """The accepted deliveries' rows that passed every check, with their clean values, into
+        history, in one insert; an accepted file re-sent under the same name replaces its rows."""
+        con, table = self.con, self.table
         accepted = [r.name for r in self.staged if r.status == "accepted"]
         if not accepted:
             return
-        table = history_table(self.source)
-        cols = [c for c in history_columns(self.contract) if c not in ("_loaded_on", "_run_id")]
-        names = ", ".join(f'"{c}"' for c in cols)
+        joins, _ = self._joined([f.name for f in self.contract.fields])
+        cols = [
+            f"d{i}.{st.ident(f.name + x)}" for i, f in enumerate(self.contract.fields) for x in ("", "__raw")
+        ]
+        names = ", ".join(st.ident(c) for c in history_columns(self.contract))
         con.execute(f"DELETE FROM {table} WHERE _file IN (SELECT unnest(?))", [accepted])
         con.execute(
-            f"INSERT INTO {table} ({names}, _loaded_on, _run_id) SELECT {names}, ?, ? FROM {self.clean} c "
-            f"WHERE c._file IN (SELECT unnest(?)) AND NOT EXISTS "
-            f"(SELECT 1 FROM q WHERE q.source = ? AND q.name = c._file AND q.row = c._row)",
+            f"INSERT INTO {table} ({names}) SELECT {', '.join(cols)}, s._file, s._row, s._delivered_on, ?, ? "
+            f"FROM {self.staging} s {joins} WHERE s._file IN (SELECT unnest(?)) AND NOT EXISTS "
+            "(SELECT 1 FROM q WHERE q.source = ? AND q.name = s._file AND q.row = s._row)",
             [self.as_of, self.run_id, accepted, self.source],
         )
         counts = dict(
             con.execute(
-                f"SELECT _file, count(*) FROM {table} WHERE _run_id = ? "
-                f"AND _file IN (SELECT unnest(?)) GROUP BY _file",
-                [self.run_id, accepted],
+                f"SELECT _file, count(*) FROM {table} WHERE _run_id = ? GROUP BY _file", [self.run_id]
             ).fetchall()
         )
         for r in self.staged:
@@ -406,11 +458,11 @@ class SourceRun:
                 ],
             )
         if any(r.rows_quarantined for r in self.result.deliveries):
+            dated = ", ".join(f"({st.lit(r.name)}, DATE '{r.delivered_on.isoformat()}')" for r in self.staged)
             self.con.execute(
                 "INSERT INTO quarantine SELECT ?, q.source, q.name, s.delivered_on, q.row, q.field, q.rule, "
-                "q.value FROM q JOIN "
-                f"(SELECT DISTINCT _file, _delivered_on AS delivered_on FROM {self.staging}) s "
-                "ON s._file = q.name WHERE q.source = ? ORDER BY q.name, q.row, q.field, q.rule",
+                f"q.value FROM q JOIN (VALUES {dated}) s(name, delivered_on) "
+                "ON s.name = q.name WHERE q.source = ? ORDER BY q.name, q.row, q.field, q.rule",
                 [self.run_id, self.source],
             )
 
@@ -482,16 +534,19 @@ def validate(
 
 
 def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
-    """The night's contracts as one GX suite over the distinct values of every staged source;
-    each failing value's rows go to the quarantine."""
+    """The night's contracts as one GX suite over the distinct values of every staged source (a
+    field's from its dictionary, a pair's from the staged rows); each failing value's rows go to
+    the quarantine."""
     builder = SuiteBuilder()
+    by_source = {r.source: r for r in runs}
     for r in runs:
         builder.add_contract(r.contract, r.sc)
     groups = builder.finish()
+
     columns: dict[str, pd.Series] = {}
     pad: dict[str, object] = {}
     for i, g in enumerate(groups):
-        union = " UNION ALL ".join(member_select(g, c) for c in g.members)
+        union = " UNION ALL ".join(member_select(g, c, by_source[c.source].values(c)) for c in g.members)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE vals_{i} AS "
             f"SELECT row_number() OVER () - 1 AS vid, * FROM ({union})"
@@ -519,20 +574,19 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
                 continue
             rule = g.rule or pair_rule(c)
             f = c.field
+            sent = st.ident(f + "__sent")
             if c.bound is None:
-                shown = f'"{f}__raw"'
+                shown = sent
             elif c.bound == "_delivered_on":
-                shown = (
-                    f"\"{f}__raw\" || ' is after the delivery date ' || strftime(_delivered_on, '%Y-%m-%d')"
-                )
+                shown = f"{sent} || ' is after the delivery date ' || strftime(_delivered_on, '%Y-%m-%d')"
             else:
                 other = c.chk.split("|", 1)[1]
-                shown = f'"{f}__raw" || \' is after {other} \' || "{other}__raw"'
+                shown = f"{sent} || ' is after {other} ' || {st.ident(other + '__sent')}"
             con.execute(
                 f"INSERT INTO q SELECT DISTINCT ?, x._file, x._row, ?, ?, x.shown FROM "
                 f"(SELECT _file, _row, {c.value} AS v, {c.bound or 'NULL::DATE'} AS b, {shown} AS shown "
-                f"FROM clean_{c.source} WHERE {c.where}) x JOIN bad ON bad.source = ? AND bad.chk = ? "
-                f"AND x.v IS NOT DISTINCT FROM bad.raw_v AND x.b IS NOT DISTINCT FROM bad.b",
+                f"FROM {by_source[c.source].rows(c)} WHERE {c.where}) x JOIN bad ON bad.source = ? "
+                f"AND bad.chk = ? AND x.v IS NOT DISTINCT FROM bad.raw_v AND x.b IS NOT DISTINCT FROM bad.b",
                 [c.source, f, rule, c.source, c.chk],
             )
     for i in range(len(groups)):

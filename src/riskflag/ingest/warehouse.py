@@ -4,6 +4,11 @@ every delivery and every quarantined row.
 History is append-only: each accepted row keeps the delivery it came in and the date it was
 delivered, so a later version of a current-state record (a case that closed) sits beside the
 earlier one, and `known_at` rebuilds exactly what the council knew on any past date.
+
+Each field's clean value sits beside `<field>__raw`, the text as the source sent it where that
+differs from the clean value written as text (a date in the source's format, a lower-case
+postcode, a system's code); NULL there means the clean value is what was sent, or it was blank.
+The text as sent is `coalesce("<field>__raw", CAST("<field>" AS VARCHAR))`.
 """
 
 from __future__ import annotations
