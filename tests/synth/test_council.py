@@ -174,6 +174,22 @@ def test_council_tax_lacks_most_dates_of_birth(council_2k: Path) -> None:
     assert 0.55 < missing < 0.65, missing
 
 
+def test_council_tax_keys_name_the_people_on_the_account(
+    council_2k: Path, keys: pd.DataFrame, persons: pd.DataFrame
+) -> None:
+    """A council-tax row's truth is the people it names (typed when the account opened), not
+    whoever lives there now: linkage is judged on who the record says."""
+    rel = sorted(keys.loc[keys["source"] == "council_tax", "file"].unique())[-1]
+    df = _read(council_2k, rel)
+    k = keys[keys["file"] == rel].sort_values("row")
+    two = (k["person2_id"] >= 0).to_numpy()
+    assert two.sum() > 200
+    second = persons.loc[k["person2_id"].to_numpy()[two], "first_name"].str.upper().to_numpy()
+    shown = (df["LIABLE_NAME_1"].str.upper() + " " + df["LIABLE_NAME_2"].fillna("").str.upper()).to_numpy()[two]
+    named = np.asarray([f in s for f, s in zip(second, shown, strict=True)])
+    assert named.mean() > 0.9, named.mean()  # the rest carry typos, nicknames or folded letters
+
+
 def test_nicknames_where_one_exists(
     council_2k: Path, ledger: pd.DataFrame, keys: pd.DataFrame, persons: pd.DataFrame
 ) -> None:

@@ -497,6 +497,8 @@ class Extracts:
         )
         b2 = np.where(has2, b2 & name_bits, 0)
         index = pd.Index(acc.index)
+        named1 = acc["person1"].to_numpy()
+        named2 = np.where(has2, acc["person2"].to_numpy(), -1)
         for m, chunk in self._by_month(rec):
             pos = index.get_indexer(chunk["account"].to_numpy())
             at = pa.array(pos)
@@ -536,8 +538,10 @@ class Extracts:
             keys = Cols(
                 {
                     "record": refs.take(at),
-                    "person_id": chunk["person1"].to_numpy(),
-                    "person2_id": chunk["person2"].to_numpy(),
+                    # the people the row names: typed when the account opened, they stay
+                    # on it as occupants change, as on a real council-tax account
+                    "person_id": named1[pos],
+                    "person2_id": named2[pos],
                     "true_uprn": self.uprn[chunk["prop"].to_numpy()],
                     "event_day": bal_day,
                 }
