@@ -92,6 +92,36 @@ class CouncilInfo(Strict):
     code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
 
 
+class LinkageConfig(Strict):
+    """How records are linked: what differs between councils, and the thresholds an analyst tunes."""
+
+    extra_localities: list[str] = Field(
+        default_factory=list,
+        description="names an address may end with besides the gazetteer's towns (the county, say)",
+    )
+    nicknames: Path | None = Field(
+        default=None, description="nickname,usual CSV, relative to this file; default riskflag's own list"
+    )
+    models: Path = Field(
+        default=Path("models/linkage"), description="model versions; relative to output_folder"
+    )
+    cluster_at: float = Field(
+        default=0.95, gt=0, lt=1, description="match probability that links two identities"
+    )
+    review_band: tuple[float, float] = Field(
+        default=(0.8, 0.95), description="match probabilities exported for clerical review"
+    )
+    seed: int = 1
+
+    def nicknames_path(self, cfg: CouncilConfig) -> Path:
+        if self.nicknames is None:
+            return Path(__file__).resolve().parent / "linkage" / "nicknames.csv"
+        return self.nicknames if self.nicknames.is_absolute() else cfg.path.resolve().parent / self.nicknames
+
+    def models_folder(self, cfg: CouncilConfig) -> Path:
+        return self.models if self.models.is_absolute() else cfg.output_folder / self.models
+
+
 class CouncilConfig(Strict):
     """One council's settings. `path` is the file it came from, for messages that name it."""
 
@@ -101,6 +131,7 @@ class CouncilConfig(Strict):
     horizon_days: Literal[56, 182, 365] = 182
     teams: list[Team] = Field(min_length=1)
     sources: dict[str, SourceConfig]
+    linkage: LinkageConfig = LinkageConfig()
     _path: Path | None = PrivateAttr(default=None)
 
     @property

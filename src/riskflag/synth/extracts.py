@@ -593,8 +593,8 @@ class Extracts:
             keys = Cols(
                 {
                     "record": refs[pos],
-                    "person_id": chunk["person1"].to_numpy(),
-                    "person2_id": chunk["person2"].to_numpy(),
+                    "person_id": ten["person1"].to_numpy()[pos],  # the tenants named, as for council tax
+                    "person2_id": ten["person2"].to_numpy()[pos],
                     "true_uprn": self.uprn[chunk["prop"].to_numpy()],
                     "event_day": snap,
                 }

@@ -1,0 +1,169 @@
+"""Every person a source names, as one table of mentions, and their distinct identities.
+
+A mention is one person named by one source record: a council-tax row with "SHAH, Rosemary &
+Ashley" names two, a benefits claim names the claimant and the partner. Names are split and
+normalised here, each address is replaced by its UPRN, and mentions that agree on every
+identifying value collapse into one identity: a council-tax account repeated in sixty monthly
+snapshots is one identity, not sixty records, so that linkage costs what the distinct people
+cost rather than what the history's length costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from riskflag.linkage.addresses import normalised
+
+IDENTITY = ("forename", "surname", "forename_canon", "dob", "nino", "uprn", "postcode")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one person is in a source's record (contract field names)."""
+
+    forename: str | None = None
+    surname: str | None = None
+    full_name: str | None = None  # "SURNAME, Forename[ & Forename]" or "Forename Surname"
+    dob: str | None = None
+    nino: str | None = None
+
+
+@dataclass(frozen=True)
+class PersonSource:
+    date: str  # SQL: when the record says the person was there
+    slots: tuple[Slot, ...]
+    uprn: str | None = None
+    address: str | None = None
+    postcode: str | None = None
+
+
+# a school term ("2025-26 AUT") as the day it starts
+TERM_START = (
+    'make_date(CAST(substr("term", 1, 4) AS INTEGER) + CASE WHEN "term" LIKE \'%AUT\' THEN 0 ELSE 1 END, '
+    "CASE WHEN \"term\" LIKE '%AUT' THEN 9 WHEN \"term\" LIKE '%SPR' THEN 1 ELSE 4 END, 1)"
+)
+SOURCES: dict[str, PersonSource] = {
+    "council_tax": PersonSource(
+        '"balance_date"',
+        (Slot(full_name="liable_name_1", dob="liable_dob_1"), Slot(full_name="liable_name_2")),
+        uprn="uprn",
+    ),
+    "rent_accounts": PersonSource(
+        '"snapshot_date"',
+        (
+            Slot("tenant1_forename", "tenant1_surname", dob="tenant1_dob"),
+            Slot("tenant2_forename", "tenant2_surname", dob="tenant2_dob"),
+        ),
+        uprn="uprn",
+    ),
+    "benefits": PersonSource(
+        '"event_date"',
+        (
+            Slot("claimant_forename", "claimant_surname", dob="claimant_dob", nino="claimant_nino"),
+            Slot("partner_forename", "partner_surname", dob="partner_dob", nino="partner_nino"),
+        ),
+        uprn="uprn",
+        address="address",
+        postcode="postcode",
+    ),
+    "homelessness_cases": PersonSource(
+        '"approach_date"',
+        (Slot("applicant_forename", "applicant_surname", dob="applicant_dob", nino="applicant_nino"),),
+        address="address",
+        postcode="postcode",
+    ),
+    "childrens_services": PersonSource(
+        '"referral_date"',
+        (
+            Slot("child_forename", "child_surname", dob="child_dob"),
+            Slot(full_name="carer1_name"),
+            Slot(full_name="carer2_name"),
+        ),
+        address="address",
+        postcode="postcode",
+    ),
+    "adult_social_care": PersonSource(
+        '"start_date"', (Slot("forename", "surname", dob="dob"),), address="address", postcode="postcode"
+    ),
+    "education": PersonSource(
+        TERM_START, (Slot("forename", "surname", dob="dob"),), address="address", postcode="postcode"
+    ),
+    "deaths": PersonSource(
+        '"date_of_death"', (Slot("forename", "surname", dob="dob"),), address="address", postcode="postcode"
+    ),
+    "objections": PersonSource(
+        '"date_received"', (Slot(full_name="full_name", dob="dob"),), address="address", postcode="postcode"
+    ),
+}
+
+
+def _q(name: str) -> str:
+    return '"' + name + '"'
+
+
+def _col(name: str | None, cast: str = "VARCHAR") -> str:
+    return f"CAST({_q(name)} AS {cast})" if name else f"NULL::{cast}"
+
+
+def raw_mentions_select(source: str, spec: PersonSource, rel: str) -> str:
+    """One row per (record, slot) naming someone: the name as given (forenames a list, for joint
+    names), dob, nino, uprn, address and postcode, and the record's date."""
+    parts = []
+    for i, s in enumerate(spec.slots, start=1):
+        if s.full_name:
+            full = f"trim(coalesce({_q(s.full_name)}, ''))"
+            comma = f"strpos({full}, ',') > 0"
+            before, after = f"trim(split_part({full}, ',', 1))", f"trim(split_part({full}, ',', 2))"
+            words = f"string_split(trim(regexp_replace({full}, '\\s*&\\s*', ' & ', 'g')), ' ')"
+            surname = f"CASE WHEN {comma} THEN {before} ELSE {words}[-1] END"
+            given = f"CASE WHEN {comma} THEN {after} ELSE array_to_string({words}[:-2], ' ') END"
+            forenames = f"list_transform(string_split({given}, '&'), lambda x: split_part(trim(x), ' ', 1))"
+            cond = f"{full} <> ''"
+        else:
+            assert s.forename and s.surname
+            surname = _q(s.surname)
+            forenames = f"[split_part(trim({_q(s.forename)}), ' ', 1)]"
+            cond = f"coalesce({_q(s.forename)}, '') <> '' OR coalesce({_q(s.surname)}, '') <> ''"
+        parts.append(
+            f"SELECT '{source}' AS source, _file, _row, {i} AS slot, "
+            f"CAST({spec.date} AS DATE) AS seen_on, {forenames} AS forenames, "
+            f"{surname} AS surname, {_col(s.dob, 'DATE')} AS dob, {_col(s.nino)} AS nino, "
+            f"{_col(spec.uprn)} AS uprn_given, {_col(spec.address)} AS address, "
+            f"{_col(spec.postcode)} AS postcode FROM ({rel}) WHERE {cond}"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def name_key(expr: str) -> str:
+    """A name as compared: upper case, no accents, letters only ("O'Brien" = "OBRIEN")."""
+    return f"nullif(regexp_replace(upper(strip_accents(coalesce({expr}, ''))), '[^A-Z]', '', 'g'), '')"
+
+
+def mentions_select(raw: str, nicknames: str, addresses: str, gazetteer_uprns: str) -> str:
+    """Mentions with normalised names (one row per forename of a joint name; the date of birth
+    and NI number belong to the first), the nickname's usual form, and the UPRN (given and
+    known to the gazetteer, else matched from the address)."""
+    return f"""
+        SELECT r.source, r._file, r._row,
+               r.slot + 10 * (f.i - 1) AS slot, r.seen_on,
+               {name_key("f.forename")} AS forename, {name_key("r.surname")} AS surname,
+               coalesce(n.usual, {name_key("f.forename")}) AS forename_canon,
+               CASE WHEN f.i = 1 THEN CAST(r.dob AS VARCHAR) END AS dob,
+               CASE WHEN f.i = 1 THEN nullif(regexp_replace(upper(coalesce(r.nino, '')), '[^A-Z0-9]', '',
+                   'g'), '') END AS nino,
+               coalesce(g.uprn, a.uprn) AS uprn, r.postcode
+        FROM ({raw}) r
+        CROSS JOIN LATERAL (SELECT unnest(r.forenames) AS forename,
+                                   generate_subscripts(r.forenames, 1) AS i) f
+        LEFT JOIN ({nicknames}) n ON n.nickname = {name_key("f.forename")}
+        LEFT JOIN ({gazetteer_uprns}) g ON g.uprn = r.uprn_given
+        LEFT JOIN ({addresses}) a ON a.address = r.address AND a.postcode IS NOT DISTINCT FROM r.postcode
+    """
+
+
+def identity_id(cols: tuple[str, ...] = IDENTITY) -> str:
+    """A stable id for an identity: the same values give the same id in every run."""
+    return "md5(concat_ws('|', " + ", ".join(f"coalesce({c}, '')" for c in cols) + "))"
+
+
+__all__ = ["IDENTITY", "SOURCES", "identity_id", "mentions_select", "normalised"]
