@@ -349,7 +349,7 @@ def _evaluate_linkage(cfg, truth: Path) -> dict:
         res = evaluate_linkage(con, truth)
     t = Table(title="Person linkage against the truth")
     for col in ("threshold", "over", "pair precision", "pair recall", "F1", "B3 precision", "B3 recall"):
-        t.add_column(col, justify="right")
+        t.add_column(col, justify="right", min_width=10 if col == "over" else None)
     for th, parts in res["thresholds"].items():
         for over, m in parts.items():
             t.add_row(

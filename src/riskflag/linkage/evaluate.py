@@ -20,17 +20,10 @@ from pathlib import Path
 import duckdb
 
 from riskflag.errors import UserError
+from riskflag.linkage.mentions import SOURCES
 
-ADDRESS_SOURCES = (
-    "benefits",
-    "homelessness_cases",
-    "childrens_services",
-    "adult_social_care",
-    "asb_incidents",
-    "education",
-    "deaths",
-    "objections",
-)
+# every source whose records carry a free-text address
+ADDRESS_SOURCES = (*(s for s, spec in SOURCES.items() if spec.address), "asb_incidents")
 
 
 def _pairwise_and_bcubed(con: duckdb.DuckDBPyConnection, items: str) -> dict[str, float]:

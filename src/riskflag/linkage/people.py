@@ -22,8 +22,6 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
 # each rule catches what the others miss: a typo in one name (the dob rules), no date of birth
 # (the property and full-name rules), forename and surname swapped (the last two)
 BLOCKING_FOR_PREDICTION: list[tuple[str, ...] | str] = [
