@@ -95,14 +95,19 @@ def open_warehouse(path: Path, memory_limit: str = "2GB") -> Iterator[duckdb.Duc
         lock.close()
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[
+            0
+        ][0]
+    )
+
+
 def ensure_history(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     """Create the source's history table, adding columns a newer contract has introduced."""
     table = history_table(contract.name)
     cols = history_columns(contract)
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, table):
         body = ", ".join(f'"{c}" {t}' for c, t in cols.items())
         con.execute(f"CREATE TABLE {table} ({body})")
         return

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from riskflag.errors import UserError
+from riskflag.ingest.warehouse import table_exists
 from riskflag.linkage.mentions import SOURCES
 
 # every source whose records carry a free-text address
@@ -76,9 +77,7 @@ def evaluate_linkage(
         if not (truth / name).is_file():
             raise UserError(f"{truth}: not a synthetic council's truth folder (no {name})")
     for table in ("link_mentions", "link_pairs", "link_residence", "link_addresses"):
-        if not con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchall()[0][0]:
+        if not table_exists(con, table):
             raise UserError(f"the warehouse has no {table}: run `riskflag link run` first")
     keys = f"read_parquet('{truth / 'record_keys.parquet'}')"
     con.execute(f"""
@@ -130,9 +129,7 @@ def _households(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, float]
 def _addresses(con: duckdb.DuckDBPyConnection, keys: str) -> dict[str, float]:
     parts = []
     for s in ADDRESS_SOURCES:
-        if con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [f"history_{s}"]
-        ).fetchall()[0][0]:
+        if table_exists(con, f"history_{s}"):
             parts.append(f"SELECT _file, _row, address, postcode FROM history_{s} WHERE address IS NOT NULL")
     row = con.execute(f"""
         WITH r AS ({" UNION ALL ".join(parts)})

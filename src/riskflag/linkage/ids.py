@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import duckdb
 
+from riskflag.ingest.warehouse import table_exists
+
 
 def assign_ids(con: duckdb.DuckDBPyConnection, clusters: str, run_id: str) -> dict[str, int]:
     """Write link_persons (identity_id, person_id) from `clusters` (identity_id, cluster_id),
     keeping earlier ids; append this run's merges and splits to link_id_changes."""
-    has_prev = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'link_persons'"
-    ).fetchall()[0][0]
-    prev = "link_persons" if has_prev else "(SELECT NULL::VARCHAR AS identity_id, NULL::VARCHAR AS person_id)"
+    prev = (
+        "link_persons"
+        if table_exists(con, "link_persons")
+        else "(SELECT NULL::VARCHAR AS identity_id, NULL::VARCHAR AS person_id)"
+    )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _overlap AS
         SELECT c.cluster_id, p.person_id, count(*) AS n

@@ -33,7 +33,7 @@ import duckdb
 from riskflag.config import CouncilConfig
 from riskflag.contracts.contract import load_contract
 from riskflag.errors import UserError
-from riskflag.ingest.warehouse import known_at_sql, open_warehouse
+from riskflag.ingest.warehouse import known_at_sql, open_warehouse, table_exists
 from riskflag.linkage import mentions as men
 from riskflag.linkage import people
 from riskflag.linkage.addresses import match_addresses
@@ -47,16 +47,8 @@ def _quiet(_: str) -> None:
     return None
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[
-            0
-        ][0]
-    )
-
-
 def _known(con: duckdb.DuckDBPyConnection, source: str, as_of: date) -> str | None:
-    if not _table_exists(con, f"history_{source}"):
+    if not table_exists(con, f"history_{source}"):
         return None
     return known_at_sql(load_contract(source), as_of)
 
