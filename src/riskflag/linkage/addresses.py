@@ -123,7 +123,7 @@ def match_addresses(
 ) -> None:
     """Write table `out`: one row per distinct (address, postcode) of relation `addresses`, with
     the matched uprn (NULL when none), the method and, when unmatched, why."""
-    extra = ", ".join(_sql_str(normalised_py(x)) for x in extra_localities) or "NULL"
+    extra = ", ".join(f"({_sql_str(x)})" for x in extra_localities) or "(NULL)"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _gaz AS {gazetteer_select(llpg)}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _addr AS SELECT DISTINCT address, postcode FROM "
@@ -132,7 +132,7 @@ def match_addresses(
     con.execute(f"CREATE OR REPLACE TEMP TABLE _parsed AS {parsed_select('_addr', 'address')}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _towns AS SELECT DISTINCT town AS locality FROM _gaz "
-        f"UNION SELECT unnest([{extra}])"
+        f"UNION SELECT {normalised('x')} FROM (VALUES {extra}) v(x) WHERE x IS NOT NULL"
     )
     con.execute(f"""
         CREATE OR REPLACE TABLE {out} AS
@@ -185,14 +185,3 @@ def match_addresses(
         FROM a LEFT JOIN found f ON f.address = a.address AND f.postcode IS NOT DISTINCT FROM a.postcode
     """)
     con.execute("DROP TABLE _gaz; DROP TABLE _addr; DROP TABLE _parsed; DROP TABLE _towns")
-
-
-def normalised_py(s: str) -> str:
-    """The Python twin of normalised(), for configured names."""
-    import re
-    import unicodedata
-
-    t = "".join(c for c in unicodedata.normalize("NFKD", s.upper()) if not unicodedata.combining(c))
-    t = re.sub(r"[^A-Z0-9/, ]", " ", t)
-    t = re.sub(r"\s*,\s*", ",", t)
-    return re.sub(r"\s+", " ", t).strip(" ,")

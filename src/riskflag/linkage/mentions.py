@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from riskflag.linkage.addresses import normalised
-
 IDENTITY = ("forename", "surname", "forename_canon", "dob", "nino", "uprn", "postcode")
 
 
@@ -165,5 +163,3 @@ def identity_id(cols: tuple[str, ...] = IDENTITY) -> str:
     """A stable id for an identity: the same values give the same id in every run."""
     return "md5(concat_ws('|', " + ", ".join(f"coalesce({c}, '')" for c in cols) + "))"
 
-
-__all__ = ["IDENTITY", "SOURCES", "identity_id", "mentions_select", "normalised"]
