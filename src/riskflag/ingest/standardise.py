@@ -157,13 +157,19 @@ def dictionary_select(f: Field, sc: SourceConfig, rel: str) -> str:
     )
 
 
+def row_hash(contract: Contract, file: str) -> str:
+    """A hash of a staged row's fields and its file, computed once as it is staged, so that
+    finding repeated rows groups one number per row instead of hashing every field again."""
+    return f"hash({', '.join(ident(f.name) for f in contract.fields)}, {lit(file)})"
+
+
 def duplicates_select(contract: Contract, rel: str) -> str:
     """Rows that repeat an earlier row of the same delivery, field for field. Rows are grouped
-    by a hash first (cheap); only rows whose hash repeats are compared exactly."""
+    by their hash (`_h`) first; only rows whose hash repeats are compared exactly."""
     cols = ", ".join(ident(f.name) for f in contract.fields)
     return (
-        f"WITH rep AS (SELECT _file, hash({cols}) AS h FROM {rel} GROUP BY ALL HAVING count(*) > 1), "
-        f"cand AS (SELECT * FROM {rel} s SEMI JOIN rep ON rep._file = s._file AND rep.h = hash({cols})) "
+        f"WITH rep AS (SELECT _h FROM {rel} GROUP BY _h HAVING count(*) > 1), "
+        f"cand AS (SELECT * FROM {rel} s SEMI JOIN rep ON rep._h = s._h) "
         f"SELECT _file, _row, first_row FROM (SELECT _file, _row, "
         f"min(_row) OVER (PARTITION BY _file, {cols}) AS first_row FROM cand) WHERE _row > first_row"
     )

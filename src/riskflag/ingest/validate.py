@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -45,6 +44,7 @@ from riskflag.ingest.warehouse import SQL_TYPES, ensure_history, history_columns
 Progress = Callable[[str, str], None]
 SNAPSHOT_BOUNDS = (0.5, 2.0)
 MIN_REJECTS_TO_STOP = 10
+STAGE_ROWS = 1_000_000
 
 
 @dataclass
@@ -371,7 +371,7 @@ class SourceRun:
         # explicit columns: a table made by CREATE TABLE AS ... LIMIT 0 inside a transaction
         # reads back empty after a large Arrow insert (DuckDB 2.0; tested by test_large_delivery)
         cols = ", ".join(f"{st.ident(f.name)} VARCHAR" for f in self.contract.fields)
-        return f"({cols}, _row BIGINT, _file VARCHAR, _delivered_on DATE)"
+        return f"({cols}, _row BIGINT, _file VARCHAR, _delivered_on DATE, _h UBIGINT)"
 
     def _stage(self, res: DeliveryResult, raw: readers.Raw) -> None:
         con = self.con
@@ -380,13 +380,24 @@ class SourceRun:
                 "INSERT INTO q VALUES (?, ?, ?, ?, ?, ?)",
                 [(self.source, res.name, r.row, r.field, r.rule, r.value) for r in raw.rejects],
             )
-        con.register("delivery", raw.table)
+        # a relation over the table, not con.register(): a table registered inside a transaction
+        # stays alive until the commit, so every source's whole history would stay in memory
         select = st.stage_select(self.sc.columns, self.contract, "delivery")
-        con.execute(
-            f"INSERT INTO {self.staging} SELECT *, ? AS _file, ? AS _delivered_on FROM ({select})",
-            [res.name, res.delivered_on],
+        dated = (
+            f"SELECT *, {st.lit(res.name)} AS _file, DATE '{res.delivered_on.isoformat()}' AS _delivered_on, "
+            f"{st.row_hash(self.contract, res.name)} AS _h"
         )
-        con.unregister("delivery")
+        # in slices, each freed once staged, so that Arrow and DuckDB never both hold a large history
+        batches, raw.table = raw.table.to_batches(), raw.table.slice(0, 0)
+        while batches:
+            part, rows = [], 0
+            while batches and rows < STAGE_ROWS:
+                part.append(batches.pop(0))
+                rows += part[-1].num_rows
+            rel = con.from_arrow(pa.Table.from_batches(part, schema=raw.table.schema))
+            rel.query("delivery", f"{dated} FROM ({select})").insert_into(self.staging)
+            del rel, part
+            pa.default_memory_pool().release_unused()
 
     def _standardise(self) -> None:
         """Each field's distinct texts into its dictionary; rows whose text did not map or parse,
@@ -543,7 +554,7 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
         builder.add_contract(r.contract, r.sc)
     groups = builder.finish()
 
-    columns: dict[str, pd.Series] = {}
+    columns: dict[str, pa.ChunkedArray] = {}
     pad: dict[str, object] = {}
     for i, g in enumerate(groups):
         union = " UNION ALL ".join(member_select(g, c, by_source[c.source].values(c)) for c in g.members)
@@ -551,7 +562,7 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
             f"CREATE OR REPLACE TEMP TABLE vals_{i} AS "
             f"SELECT row_number() OVER () - 1 AS vid, * FROM ({union})"
         )
-        found = con.execute(f"SELECT v, b FROM vals_{i} ORDER BY vid").df()
+        found = con.execute(f"SELECT v, b FROM vals_{i} ORDER BY vid").to_arrow_table()
         columns[g.column] = found["v"]
         if g.kind == "ExpectColumnPairValuesAToBeGreaterThanB":
             columns[g.bound_column] = found["b"]

@@ -162,4 +162,3 @@ def mentions_select(raw: str, nicknames: str, addresses: str, gazetteer_uprns: s
 def identity_id(cols: tuple[str, ...] = IDENTITY) -> str:
     """A stable id for an identity: the same values give the same id in every run."""
     return "md5(concat_ws('|', " + ", ".join(f"coalesce({c}, '')" for c in cols) + "))"
-
