@@ -143,9 +143,9 @@ class NamePools:
                 continue
             male_sel = sel[sex[sel] == 1]
             female_sel = sel[sex[sel] == 0]
-            first[male_sel] = _zipf_pick(rng, self.male[code], male_sel.size)
-            first[female_sel] = _zipf_pick(rng, self.female[code], female_sel.size)
-            last[sel] = _zipf_pick(rng, self.last[code], sel.size)
+            first[male_sel] = _zipf_pick(rng, self.male[code], male_sel.size, TOP_FIRST_NAME_SHARE)
+            first[female_sel] = _zipf_pick(rng, self.female[code], female_sel.size, TOP_FIRST_NAME_SHARE)
+            last[sel] = _zipf_pick(rng, self.last[code], sel.size, TOP_SURNAME_SHARE)
         return first, last
 
 
@@ -154,11 +154,35 @@ def _latin_unique(names: list[str]) -> np.ndarray:
     return np.asarray(seen, dtype=object)
 
 
-def _zipf_pick(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
-    """Common names are common: rank-frequency weights ~ 1/rank^0.8."""
+# England and Wales: the commonest surname (Smith) is held by about 1.3% of people; the
+# commonest first names by a few per cent of each sex
+TOP_SURNAME_SHARE = 0.013
+TOP_FIRST_NAME_SHARE = 0.025
+
+
+def _exponent(k: int, top: float) -> float:
+    """The rank-frequency exponent s (weights 1/rank^s) that gives the commonest of k names
+    the share `top`; 0 (all equally common) when even that makes it commoner."""
+    if 1.0 / k >= top:
+        return 0.0
+    ranks = np.arange(1, k + 1, dtype=float)
+    lo, hi = 0.0, 3.0
+    for _ in range(60):
+        s = (lo + hi) / 2
+        if 1.0 / (ranks**-s).sum() < top:
+            lo = s
+        else:
+            hi = s
+    return (lo + hi) / 2
+
+
+def _zipf_pick(rng: np.random.Generator, pool: np.ndarray, n: int, top: float) -> np.ndarray:
+    """Common names are common, as often as in England: rank-frequency weights 1/rank^s with s
+    set so that the commonest name has the share `top`. (Too steep a curve makes two people of
+    one name far commoner than in life, and linkage harder than any council's.)"""
     k = pool.shape[0]
     order = np.random.default_rng(k).permutation(k)  # a fixed popularity order per pool
-    w = 1.0 / np.arange(1, k + 1) ** 0.8
+    w = 1.0 / np.arange(1, k + 1) ** _exponent(k, top)
     w /= w.sum()
     return pool[order[rng.choice(k, size=n, p=w)]]
 
