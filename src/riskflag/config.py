@@ -111,7 +111,17 @@ class LinkageConfig(Strict):
     review_band: tuple[float, float] = Field(
         default=(0.8, 0.95), description="match probabilities exported for clerical review"
     )
+    overrides: Path = Field(
+        default=Path("linkage/overrides.csv"),
+        description="an analyst's must-link and cannot-link decisions; relative to output_folder",
+    )
+    full_relink_days: int = Field(
+        default=28, ge=0, description="a link run relinks everything when the last full relink is older"
+    )
     seed: int = 1
+
+    def overrides_path(self, cfg: CouncilConfig) -> Path:
+        return self.overrides if self.overrides.is_absolute() else cfg.output_folder / self.overrides
 
     def nicknames_path(self, cfg: CouncilConfig) -> Path:
         if self.nicknames is None:

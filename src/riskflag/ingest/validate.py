@@ -562,7 +562,7 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
             f"CREATE OR REPLACE TEMP TABLE vals_{i} AS "
             f"SELECT row_number() OVER () - 1 AS vid, * FROM ({union})"
         )
-        found = con.execute(f"SELECT v, b FROM vals_{i} ORDER BY vid").to_arrow_table()
+        found = con.sql(f"SELECT v, b FROM vals_{i} ORDER BY vid").to_arrow_table()
         columns[g.column] = found["v"]
         if g.kind == "ExpectColumnPairValuesAToBeGreaterThanB":
             columns[g.bound_column] = found["b"]

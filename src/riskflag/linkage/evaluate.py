@@ -15,6 +15,7 @@ cluster (recall). Households are scored with B-cubed on (UPRN, month) of each re
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -28,24 +29,25 @@ ADDRESS_SOURCES = (*(s for s, spec in SOURCES.items() if spec.address), "asb_inc
 
 
 def _pairwise_and_bcubed(con: duckdb.DuckDBPyConnection, items: str) -> dict[str, float]:
-    """items: (item, cluster, truth) rows, one per item."""
+    """items: (cluster, truth, w) rows; w items that share the row's cluster and truth (the rows
+    of one record that name the same person)."""
     row = con.execute(f"""
         WITH i AS ({items}),
-        ct AS (SELECT cluster, truth, count(*) AS n FROM i GROUP BY ALL),
-        c AS (SELECT cluster, count(*) AS n FROM i GROUP BY ALL),
-        t AS (SELECT truth, count(*) AS n FROM i GROUP BY ALL)
+        ct AS (SELECT cluster, truth, sum(w) AS n FROM i GROUP BY ALL),
+        c AS (SELECT cluster, sum(w) AS n FROM i GROUP BY ALL),
+        t AS (SELECT truth, sum(w) AS n FROM i GROUP BY ALL)
         SELECT (SELECT sum(n * (n - 1) / 2) FROM ct), (SELECT sum(n * (n - 1) / 2) FROM c),
                (SELECT sum(n * (n - 1) / 2) FROM t),
-               (SELECT sum(ct.n * ct.n / c.n) FROM ct JOIN c USING (cluster)) / (SELECT count(*) FROM i),
-               (SELECT sum(ct.n * ct.n / t.n) FROM ct JOIN t USING (truth)) / (SELECT count(*) FROM i),
-               (SELECT count(*) FROM i)
+               (SELECT sum(ct.n * ct.n / c.n) FROM ct JOIN c USING (cluster)) / (SELECT sum(w) FROM i),
+               (SELECT sum(ct.n * ct.n / t.n) FROM ct JOIN t USING (truth)) / (SELECT sum(w) FROM i),
+               (SELECT sum(w) FROM i)
     """).fetchall()[0]
     tp, pred, true, bp, br, n = row
     p = float(tp / pred) if pred else 1.0
     r = float(tp / true) if true else 1.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     return {
-        "items": int(n),
+        "items": int(n or 0),
         "pairwise_precision": round(p, 5),
         "pairwise_recall": round(r, 5),
         "pairwise_f1": round(f1, 5),
@@ -55,17 +57,18 @@ def _pairwise_and_bcubed(con: duckdb.DuckDBPyConnection, items: str) -> dict[str
 
 
 def _clusters_at(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
-    """_cl (identity_id, cluster_id): the link stage's clustering of the plausible pairs at
-    `threshold` (at the configured threshold, the people the run published)."""
-    from riskflag.linkage.people import anchored_clusters
+    """_cl (identity_id, cluster_id): the link stage's clustering of the scored pairs at
+    `threshold`, with the run's overrides (at the configured threshold, the people it published)."""
+    from riskflag.linkage.people import cluster
 
     nodes = con.execute("SELECT identity_id, dob FROM link_identities").df()
-    edges = con.execute(
-        "SELECT identity_id_l, identity_id_r, match_weight FROM link_pairs WHERE plausible "
-        "AND match_probability >= ?",
-        [threshold],
+    pairs = con.execute(
+        "SELECT identity_id_l, identity_id_r, match_weight, match_probability, plausible FROM link_pairs"
     ).df()
-    con.register("_cl_df", anchored_clusters(nodes, edges))
+    overrides = (
+        con.execute("SELECT * FROM link_overrides").df() if table_exists(con, "link_overrides") else None
+    )
+    con.register("_cl_df", cluster(nodes, pairs, threshold, overrides))
     con.execute("CREATE OR REPLACE TEMP TABLE _cl AS SELECT * FROM _cl_df")
     con.unregister("_cl_df")
 
@@ -76,54 +79,84 @@ def evaluate_linkage(
     for name in ("record_keys.parquet", "residence.parquet"):
         if not (truth / name).is_file():
             raise UserError(f"{truth}: not a synthetic council's truth folder (no {name})")
-    for table in ("link_mentions", "link_pairs", "link_residence", "link_addresses"):
+    for table in ("link_mentions", "link_pairs", "link_residence", "link_addresses", "link_runs"):
         if not table_exists(con, table):
             raise UserError(f"the warehouse has no {table}: run `riskflag link run` first")
     keys = f"read_parquet('{truth / 'record_keys.parquet'}')"
+    records = " UNION ALL ".join(
+        f"SELECT '{s}' AS source, CAST({spec.record} AS VARCHAR) AS record, _file, _row FROM history_{s}"
+        for s, spec in SOURCES.items()
+        if table_exists(con, f"history_{s}")
+    )
     con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _record_truth AS
+        SELECT r.source, r.record, mode(k.person_id) AS p1, mode(k.person2_id) AS p2
+        FROM ({records}) r JOIN {keys} k ON k.file = r._file AND k.row = r._row GROUP BY ALL
+    """)
+    con.execute("""
         CREATE OR REPLACE TEMP TABLE _truth AS
-        SELECT m.identity_id, m.source, m._file, m._row, m.slot, m.seen_on,
-               CASE WHEN m.slot = 1 THEN k.person_id
-                    WHEN m.slot IN (2, 11) AND m.source <> 'childrens_services' THEN k.person2_id
-                    ELSE -1 END AS truth
-        FROM link_mentions m JOIN {keys} k ON k.file = m._file AND k.row = m._row
+        SELECT m.*, CASE WHEN m.slot = 1 THEN t.p1
+                         WHEN m.slot IN (2, 11) AND m.source <> 'childrens_services' THEN t.p2
+                         ELSE -1 END AS truth
+        FROM link_mentions m JOIN _record_truth t USING (source, record)
     """)
     out: dict = {"thresholds": {}}
     for th in thresholds:
         _clusters_at(con, th)
-        records = _pairwise_and_bcubed(
+        rows = _pairwise_and_bcubed(
             con,
-            "SELECT t._file || ':' || t._row || ':' || t.slot AS item, c.cluster_id AS cluster, t.truth "
+            "SELECT c.cluster_id AS cluster, t.truth, t.records AS w "
             "FROM _truth t JOIN _cl c USING (identity_id) WHERE t.truth >= 0",
         )
         identities = _pairwise_and_bcubed(
             con,
-            "SELECT DISTINCT t.identity_id || ':' || t.truth AS item, c.cluster_id AS cluster, t.truth "
+            "SELECT DISTINCT t.identity_id, c.cluster_id AS cluster, t.truth, 1 AS w "
             "FROM _truth t JOIN _cl c USING (identity_id) WHERE t.truth >= 0",
         )
-        out["thresholds"][str(th)] = {"records": records, "identities": identities}
+        out["thresholds"][str(th)] = {"records": rows, "identities": identities}
     out["households"] = _households(con, truth)
     out["addresses"] = _addresses(con, keys)
     return out
 
 
+def _month_start(day: date, months: int) -> date:
+    """The first day of the month `months` after day's month (before it, when negative)."""
+    m = day.year * 12 + day.month - 1 + months
+    return date(m // 12, m % 12 + 1, 1)
+
+
 def _households(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, float]:
-    """B-cubed of (UPRN, month) per record: where linkage and residence put the person at the
-    record's date, against where the simulation had them."""
+    """B-cubed of households at the last eight quarter ends: each person the records name and
+    the simulation had living in the borough then is an item; the truth groups them by the home
+    they lived in, linkage by the household its person was in (the person holding most of their
+    records). This is the grouping the risk model's features rest on."""
     res = f"read_parquet('{truth / 'residence.parquet'}')"
+    as_of = con.execute("SELECT max(as_of) FROM link_runs").fetchall()[0][0]
+    quarters = [_month_start(as_of, -3 * k) - timedelta(days=1) for k in range(8)]
+    dates = ", ".join(f"(DATE '{d.isoformat()}')" for d in quarters)
     items = f"""
-        SELECT t._file || ':' || t._row || ':' || t.slot AS item,
-               r.uprn || ':' || strftime(t.seen_on, '%Y-%m') AS cluster,
-               CAST(tr.uprn AS VARCHAR) || ':' || strftime(t.seen_on, '%Y-%m') AS truth
-        FROM _truth t JOIN link_persons p USING (identity_id)
-        JOIN link_residence r ON r.person_id = p.person_id AND r.valid_from <= t.seen_on
-             AND (r.valid_to IS NULL OR t.seen_on < r.valid_to)
-        JOIN {res} tr ON tr.person_id = t.truth
-             AND CAST(tr.from_date AS DATE) <= t.seen_on
-        WHERE t.truth >= 0
-        QUALIFY row_number() OVER (PARTITION BY t._file, t._row, t.slot ORDER BY tr.from_date DESC) = 1
+        WITH d(day) AS (VALUES {dates}),
+        owner AS (
+            SELECT t.truth, arg_max(p.person_id, t.n) AS person_id FROM (
+                SELECT truth, identity_id, sum(records) AS n FROM _truth WHERE truth >= 0 GROUP BY ALL
+            ) t JOIN link_persons p USING (identity_id) GROUP BY t.truth
+        ),
+        lived AS (
+            SELECT tr.person_id AS truth, CAST(tr.uprn AS VARCHAR) AS uprn,
+                   CAST(tr.from_date AS DATE) AS start,
+                   CAST(tr.from_date AS DATE) + to_months(CAST(tr.to_month - tr.from_month AS INTEGER))
+                   AS stop
+            FROM {res} tr
+        )
+        SELECT coalesce(h.household_id, 'none:' || o.truth) || '@' || d.day AS cluster,
+               l.uprn || '@' || d.day AS truth, 1 AS w
+        FROM owner o CROSS JOIN d
+        JOIN lived l ON l.truth = o.truth AND l.start <= d.day AND d.day < l.stop
+        LEFT JOIN link_household_members h ON h.person_id = o.person_id AND h.valid_from <= d.day
+             AND (h.valid_to IS NULL OR d.day < h.valid_to)
+        QUALIFY row_number() OVER (PARTITION BY o.truth, d.day ORDER BY h.valid_from DESC NULLS LAST) = 1
     """
-    return _pairwise_and_bcubed(con, items)
+    return _pairwise_and_bcubed(con, items) | {"dates": [d.isoformat() for d in sorted(quarters)]}
 
 
 def _addresses(con: duckdb.DuckDBPyConnection, keys: str) -> dict[str, float]:

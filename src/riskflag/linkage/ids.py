@@ -1,77 +1,82 @@
-"""Person ids that survive relinking.
+"""Person and household ids that survive relinking.
 
 Splink's cluster ids change whenever clusters change. A caseworker's notes, a contact history
-and an objection hang on our person id, so each new cluster inherits the earlier id that most
-of its identities carried (each earlier id goes to at most one cluster: the one holding most
-of its identities), and only a cluster with no heir gets a new id, derived from its members so
-that a fresh relink of the same data gives the same ids. Merges and splits are logged.
+and an objection hang on our ids, so each new cluster inherits the earlier id that most of its
+members carried (each earlier id goes to at most one cluster: the one holding most of its
+members), and only a cluster with no heir gets a new id, derived from its members so that a
+fresh relink of the same data gives the same ids. Merges and splits are logged.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-from riskflag.ingest.warehouse import table_exists
 
-
-def assign_ids(con: duckdb.DuckDBPyConnection, clusters: str, run_id: str) -> dict[str, int]:
-    """Write link_persons (identity_id, person_id) from `clusters` (identity_id, cluster_id),
-    keeping earlier ids; append this run's merges and splits to link_id_changes."""
-    prev = (
-        "link_persons"
-        if table_exists(con, "link_persons")
-        else "(SELECT NULL::VARCHAR AS identity_id, NULL::VARCHAR AS person_id)"
-    )
+def stable_ids(
+    con: duckdb.DuckDBPyConnection,
+    clusters: str,
+    previous: str | None,
+    run_id: str,
+    prefix: str,
+    log: str,
+) -> dict[str, int]:
+    """TEMP TABLE _stable (cluster_id, id, kept) for `clusters` (item, cluster_id), keeping the
+    ids of `previous` (item, id; None on a first run); this run's merges and splits are appended
+    to the table `log`."""
+    prev = previous or "(SELECT NULL::VARCHAR AS item, NULL::VARCHAR AS id)"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _overlap AS
-        SELECT c.cluster_id, p.person_id, count(*) AS n
-        FROM {clusters} c JOIN {prev} p USING (identity_id) GROUP BY ALL
+        SELECT c.cluster_id, p.id, count(*) AS n FROM {clusters} c JOIN ({prev}) p USING (item) GROUP BY ALL
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _heir AS
         WITH best_cluster AS (
-            SELECT * FROM _overlap
-            QUALIFY row_number() OVER (PARTITION BY person_id ORDER BY n DESC, cluster_id) = 1
+            SELECT * FROM _overlap QUALIFY row_number() OVER (PARTITION BY id ORDER BY n DESC, cluster_id) = 1
         )
-        SELECT cluster_id, person_id FROM best_cluster
-        QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY n DESC, person_id) = 1
+        SELECT cluster_id, id FROM best_cluster
+        QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY n DESC, id) = 1
     """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _ids AS
-        SELECT c.cluster_id,
-               coalesce(h.person_id, 'P' || substr(md5(min(c.identity_id)), 1, 15)) AS person_id,
-               h.person_id IS NOT NULL AS kept
-        FROM {clusters} c LEFT JOIN _heir h USING (cluster_id) GROUP BY c.cluster_id, h.person_id
-    """)
-    con.execute("""
-        CREATE TABLE IF NOT EXISTS link_id_changes (
-            run_id VARCHAR, kind VARCHAR, person_id VARCHAR, other_ids VARCHAR[])
-    """)
+    # a new id comes from the cluster's members, so that a fresh relink of the same data gives
+    # the same ids; one that an earlier run used (the other half of a split) is salted instead
     con.execute(
-        """
-        INSERT INTO link_id_changes
-        SELECT ?, 'merge', i.person_id, list(o.person_id ORDER BY o.person_id)
-        FROM _overlap o JOIN _ids i USING (cluster_id) WHERE o.person_id <> i.person_id
-        GROUP BY i.person_id
+        f"""
+        CREATE OR REPLACE TEMP TABLE _stable AS
+        WITH c AS (
+            SELECT c.cluster_id, h.id AS heir,
+                   '{prefix}' || substr(md5(min(c.item) || '|' || CAST(c.cluster_id AS VARCHAR)), 1, 15)
+                   AS fresh
+            FROM {clusters} c LEFT JOIN _heir h USING (cluster_id) GROUP BY c.cluster_id, h.id
+        )
+        SELECT cluster_id, heir IS NOT NULL AS kept,
+               coalesce(heir, CASE WHEN fresh IN (SELECT id FROM ({prev}) WHERE id IS NOT NULL)
+                                   THEN '{prefix}' || substr(md5(fresh || '|' || ?), 1, 15)
+                                   ELSE fresh END) AS id
+        FROM c
+        """,
+        [run_id],
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {log} (run_id VARCHAR, kind VARCHAR, id VARCHAR, other_ids VARCHAR[])"
+    )
+    con.execute(
+        f"""
+        INSERT INTO {log}
+        SELECT ?, 'merge', i.id, list(o.id ORDER BY o.id)
+        FROM _overlap o JOIN _stable i USING (cluster_id) WHERE o.id <> i.id GROUP BY i.id
         UNION ALL
-        SELECT ?, 'split', o.person_id, list(DISTINCT i.person_id ORDER BY i.person_id)
-        FROM _overlap o JOIN _ids i USING (cluster_id)
-        GROUP BY o.person_id HAVING count(DISTINCT o.cluster_id) > 1
+        SELECT ?, 'split', o.id, list(DISTINCT i.id ORDER BY i.id)
+        FROM _overlap o JOIN _stable i USING (cluster_id)
+        GROUP BY o.id HAVING count(DISTINCT o.cluster_id) > 1
         """,
         [run_id, run_id],
     )
-    con.execute(f"""
-        CREATE OR REPLACE TABLE link_persons AS
-        SELECT c.identity_id, i.person_id FROM {clusters} c JOIN _ids i USING (cluster_id)
-        ORDER BY c.identity_id
-    """)
     kept, new = con.execute(
-        "SELECT count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept) FROM _ids"
+        "SELECT count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept) FROM _stable"
     ).fetchall()[0]
     merges, splits = con.execute(
-        "SELECT count(*) FILTER (WHERE kind = 'merge'), count(*) FILTER (WHERE kind = 'split') "
-        "FROM link_id_changes WHERE run_id = ?",
+        f"SELECT count(*) FILTER (WHERE kind = 'merge'), count(*) FILTER (WHERE kind = 'split') FROM {log} "
+        "WHERE run_id = ?",
         [run_id],
     ).fetchall()[0]
-    con.execute("DROP TABLE _overlap; DROP TABLE _heir; DROP TABLE _ids")
+    con.execute("DROP TABLE _overlap; DROP TABLE _heir")
     return {"kept": kept, "new": new, "merges": merges, "splits": splits}

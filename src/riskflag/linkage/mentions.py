@@ -1,11 +1,17 @@
 """Every person a source names, as one table of mentions, and their distinct identities.
 
-A mention is one person named by one source record: a council-tax row with "SHAH, Rosemary &
-Ashley" names two, a benefits claim names the claimant and the partner. Names are split and
+A mention is one person named by one source record: a council-tax account with "SHAH, Rosemary
+& Ashley" names two, a benefits claim names the claimant and the partner. A record is what the
+source keeps over time (an account, a tenancy, a claim, a case), so sixty monthly snapshots of
+an account are one record seen sixty times: a mention carries when its record was first and
+last seen and how many rows said so, which is what residence needs, and linkage costs what the
+distinct people cost rather than what the history's length costs. Names are split and
 normalised here, each address is replaced by its UPRN, and mentions that agree on every
-identifying value collapse into one identity: a council-tax account repeated in sixty monthly
-snapshots is one identity, not sixty records, so that linkage costs what the distinct people
-cost rather than what the history's length costs.
+identifying value are one identity.
+
+Mentions are built from every version of every row delivered by the as-of date (a corrected
+name is evidence too), so those of new deliveries can be added to the last run's without
+reading the history again: the aggregates (first and last seen, counts) merge.
 """
 
 from __future__ import annotations
@@ -28,11 +34,17 @@ class Slot:
 
 @dataclass(frozen=True)
 class PersonSource:
-    date: str  # SQL: when the record says the person was there
+    record: str  # SQL: the record the row is a version or a snapshot of
+    date: str  # SQL: when the row says the person was there
     slots: tuple[Slot, ...]
     uprn: str | None = None
     address: str | None = None
     postcode: str | None = None
+    # SQL, or None where the source does not say: when an account or tenancy began and, once it
+    # is over, when it ended; and the date of a death, which ends every stay
+    since: str | None = None
+    until: str | None = None
+    death: str | None = None
 
 
 # a school term ("2025-26 AUT") as the day it starts
@@ -42,19 +54,26 @@ TERM_START = (
 )
 SOURCES: dict[str, PersonSource] = {
     "council_tax": PersonSource(
+        '"account_ref"',
         '"balance_date"',
         (Slot(full_name="liable_name_1", dob="liable_dob_1"), Slot(full_name="liable_name_2")),
         uprn="uprn",
+        since='"account_start"',
+        until="coalesce(\"account_end\", DATE '9999-12-31')",
     ),
     "rent_accounts": PersonSource(
+        '"tenancy_ref"',
         '"snapshot_date"',
         (
             Slot("tenant1_forename", "tenant1_surname", dob="tenant1_dob"),
             Slot("tenant2_forename", "tenant2_surname", dob="tenant2_dob"),
         ),
         uprn="uprn",
+        since='"tenancy_start"',
+        until='coalesce("tenancy_end", "eviction_date", DATE \'9999-12-31\')',
     ),
     "benefits": PersonSource(
+        '"claim_ref"',
         '"event_date"',
         (
             Slot("claimant_forename", "claimant_surname", dob="claimant_dob", nino="claimant_nino"),
@@ -65,12 +84,14 @@ SOURCES: dict[str, PersonSource] = {
         postcode="postcode",
     ),
     "homelessness_cases": PersonSource(
+        '"case_ref"',
         '"approach_date"',
         (Slot("applicant_forename", "applicant_surname", dob="applicant_dob", nino="applicant_nino"),),
         address="address",
         postcode="postcode",
     ),
     "childrens_services": PersonSource(
+        '"referral_ref"',
         '"referral_date"',
         (
             Slot("child_forename", "child_surname", dob="child_dob"),
@@ -81,16 +102,33 @@ SOURCES: dict[str, PersonSource] = {
         postcode="postcode",
     ),
     "adult_social_care": PersonSource(
-        '"start_date"', (Slot("forename", "surname", dob="dob"),), address="address", postcode="postcode"
+        '"person_ref"',
+        '"start_date"',
+        (Slot("forename", "surname", dob="dob"),),
+        address="address",
+        postcode="postcode",
     ),
     "education": PersonSource(
-        TERM_START, (Slot("forename", "surname", dob="dob"),), address="address", postcode="postcode"
+        '"pupil_ref"',
+        TERM_START,
+        (Slot("forename", "surname", dob="dob"),),
+        address="address",
+        postcode="postcode",
     ),
     "deaths": PersonSource(
-        '"date_of_death"', (Slot("forename", "surname", dob="dob"),), address="address", postcode="postcode"
+        '"notification_ref"',
+        '"date_of_death"',
+        (Slot("forename", "surname", dob="dob"),),
+        address="address",
+        postcode="postcode",
+        death='"date_of_death"',
     ),
     "objections": PersonSource(
-        '"date_received"', (Slot(full_name="full_name", dob="dob"),), address="address", postcode="postcode"
+        '"objection_ref"',
+        '"date_received"',
+        (Slot(full_name="full_name", dob="dob"),),
+        address="address",
+        postcode="postcode",
     ),
 }
 
@@ -104,30 +142,46 @@ def _col(name: str | None, cast: str = "VARCHAR") -> str:
 
 
 def raw_mentions_select(source: str, spec: PersonSource, rel: str) -> str:
-    """One row per (record, slot) naming someone: the name as given (forenames a list, for joint
-    names), dob, nino, uprn, address and postcode, and the record's date."""
+    """One row per (record, slot, values as sent) naming someone, over the rows of rel: the name
+    as given (forenames a list, for joint names), dob, nino, uprn, address and postcode; when the
+    record was first and last seen and in how many rows; and where the source says, when the stay
+    began (`since`), ended (`until`: 9999-12-31 while it lasts, as the latest row says) or the
+    person died (`died`). Rows are grouped before names are parsed: a history repeats them."""
     parts = []
     for i, s in enumerate(spec.slots, start=1):
+        given = [c for c in (s.full_name, s.forename, s.surname, s.dob, s.nino) if c]
+        given += [c for c in (spec.uprn, spec.address, spec.postcode) if c and c not in given]
+        cols = ", ".join(_q(c) for c in given)
         if s.full_name:
             full = f"trim(coalesce({_q(s.full_name)}, ''))"
             comma = f"strpos({full}, ',') > 0"
             before, after = f"trim(split_part({full}, ',', 1))", f"trim(split_part({full}, ',', 2))"
             words = f"string_split(trim(regexp_replace({full}, '\\s*&\\s*', ' & ', 'g')), ' ')"
             surname = f"CASE WHEN {comma} THEN {before} ELSE {words}[-1] END"
-            given = f"CASE WHEN {comma} THEN {after} ELSE array_to_string({words}[:-2], ' ') END"
-            forenames = f"list_transform(string_split({given}, '&'), lambda x: split_part(trim(x), ' ', 1))"
+            forename = f"CASE WHEN {comma} THEN {after} ELSE array_to_string({words}[:-2], ' ') END"
+            forenames = (
+                f"list_transform(string_split({forename}, '&'), lambda x: split_part(trim(x), ' ', 1))"
+            )
             cond = f"{full} <> ''"
         else:
             assert s.forename and s.surname
             surname = _q(s.surname)
             forenames = f"[split_part(trim({_q(s.forename)}), ' ', 1)]"
             cond = f"coalesce({_q(s.forename)}, '') <> '' OR coalesce({_q(s.surname)}, '') <> ''"
+        grouped = (
+            f"SELECT CAST({spec.record} AS VARCHAR) AS record, {cols}, min(_seen) AS first_seen, "
+            "max(_seen) AS last_seen, min(_since) AS since, arg_max(_until, _seen) AS until, "
+            "min(_died) AS died, count(*) AS records FROM (SELECT *, "
+            f"CAST({spec.date} AS DATE) AS _seen, CAST({spec.since or 'NULL'} AS DATE) AS _since, "
+            f"CAST({spec.until or 'NULL'} AS DATE) AS _until, CAST({spec.death or 'NULL'} AS DATE) AS _died "
+            f"FROM ({rel}) WHERE {cond}) GROUP BY ALL"
+        )
         parts.append(
-            f"SELECT '{source}' AS source, _file, _row, {i} AS slot, "
-            f"CAST({spec.date} AS DATE) AS seen_on, {forenames} AS forenames, "
+            f"SELECT '{source}' AS source, record, {i} AS slot, {forenames} AS forenames, "
             f"{surname} AS surname, {_col(s.dob, 'DATE')} AS dob, {_col(s.nino)} AS nino, "
             f"{_col(spec.uprn)} AS uprn_given, {_col(spec.address)} AS address, "
-            f"{_col(spec.postcode)} AS postcode FROM ({rel}) WHERE {cond}"
+            f"{_col(spec.postcode)} AS postcode, first_seen, last_seen, since, until, died, records "
+            f"FROM ({grouped})"
         )
     return " UNION ALL ".join(parts)
 
@@ -142,14 +196,13 @@ def mentions_select(raw: str, nicknames: str, addresses: str, gazetteer_uprns: s
     and NI number belong to the first), the nickname's usual form, and the UPRN (given and
     known to the gazetteer, else matched from the address)."""
     return f"""
-        SELECT r.source, r._file, r._row,
-               r.slot + 10 * (f.i - 1) AS slot, r.seen_on,
+        SELECT r.source, r.record, r.slot + 10 * (f.i - 1) AS slot, r.first_seen, r.last_seen, r.records,
                {name_key("f.forename")} AS forename, {name_key("r.surname")} AS surname,
                coalesce(n.usual, {name_key("f.forename")}) AS forename_canon,
                CASE WHEN f.i = 1 THEN CAST(r.dob AS VARCHAR) END AS dob,
                CASE WHEN f.i = 1 THEN nullif(regexp_replace(upper(coalesce(r.nino, '')), '[^A-Z0-9]', '',
                    'g'), '') END AS nino,
-               coalesce(g.uprn, a.uprn) AS uprn, r.postcode
+               coalesce(g.uprn, a.uprn) AS uprn, r.postcode, r.since, r.until, r.died
         FROM ({raw}) r
         CROSS JOIN LATERAL (SELECT unnest(r.forenames) AS forename,
                                    generate_subscripts(r.forenames, 1) AS i) f

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,12 @@ DETERMINISTIC = [
 ]
 
 
+# An account or a tenancy that ends within this many days of one in the same name starting at
+# another home is a move: evidence for one person, as two people of one name are seldom seen to
+# leave one home and take another in the same fortnight.
+MOVE_DAYS = 15
+
+
 def _quiet() -> None:
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -68,6 +75,18 @@ def settings() -> Any:
         ],
         output_column_name="dob",
     )
+    moved = " OR ".join(
+        f"abs(datediff('day', until_{a}, since_{b})) <= {MOVE_DAYS}" for a, b in (("l", "r"), ("r", "l"))
+    )
+    home = cl.CustomComparison(
+        [
+            cll.NullLevel("uprn"),
+            cll.ExactMatchLevel("uprn"),
+            cll.CustomLevel(f"({moved})", label_for_charts="one stay ended as the other began"),
+            cll.ElseLevel(),
+        ],
+        output_column_name="home",
+    )
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="identity_id",
@@ -77,7 +96,7 @@ def settings() -> Any:
             ),
             dob,
             cl.ExactMatch("nino"),
-            cl.ExactMatch("uprn"),
+            home,
         ],
         blocking_rules_to_generate_predictions=[
             r if isinstance(r, str) else block_on(*r) for r in BLOCKING_FOR_PREDICTION
@@ -87,12 +106,21 @@ def settings() -> Any:
     )
 
 
-def _linker(identities: pd.DataFrame, model: Any) -> Any:
-    from splink import DuckDBAPI, Linker
+def _db() -> Any:
+    """Splink's DuckDB, spilling to the system's temporary folder (not the working folder)."""
+    from splink import DuckDBAPI
 
-    _quiet()
     db = DuckDBAPI()
     db._con.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
+    db._con.execute(f"SET temp_directory = '{Path(tempfile.gettempdir()) / 'riskflag-splink'}'")
+    return db
+
+
+def _linker(identities: pd.DataFrame, model: Any) -> Any:
+    from splink import Linker
+
+    _quiet()
+    db = _db()
     frame = db.register(identities, dataset_display_name="identities")
     return Linker(frame, model, log_level=None)
 
@@ -111,7 +139,7 @@ def train(identities: pd.DataFrame, out: Path, seed: int = 1) -> TrainingReport:
 
     linker = _linker(identities, settings())
     t = linker.training
-    t.estimate_probability_two_random_records_match(DETERMINISTIC, recall=0.7)
+    t.estimate_probability_two_random_records_match(DETERMINISTIC, recall=0.3)
     u_pairs = float(min(5e6, max(1e5, len(identities) * 20)))
     t.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=seed)
     for rule in EM_RULES:
@@ -145,30 +173,111 @@ PLAUSIBLE = """
 
 
 @dataclass
-class Links:
+class Scored:
     pairs: pd.DataFrame  # identity_id_l, identity_id_r, match_weight, match_probability, plausible
-    clusters: pd.DataFrame  # identity_id, cluster_id
-    comparisons: int
+    comparisons: int  # candidate pairs the blocking rules generated
 
 
-def link(identities: pd.DataFrame, model: Path, keep_above: float, cluster_at: float) -> Links:
-    """Score candidate pairs with the trained model (keeping those above `keep_above`) and
-    cluster the plausible ones at or above `cluster_at`."""
-    linker = _linker(identities, str(model))
-    pred = linker.inference.predict(threshold_match_probability=keep_above).as_pandas_dataframe()
+def _plausible(pred: pd.DataFrame, identities: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
     con.register("pred", pred)
     con.register("ids", identities)
     pairs = con.execute(
-        "SELECT p.identity_id_l, p.identity_id_r, p.match_weight, p.match_probability, "
+        "SELECT least(p.identity_id_l, p.identity_id_r) AS identity_id_l, "
+        "greatest(p.identity_id_l, p.identity_id_r) AS identity_id_r, p.match_weight, p.match_probability, "
         f"coalesce({PLAUSIBLE}, false) AS plausible FROM pred p "
-        "JOIN ids l ON l.identity_id = p.identity_id_l JOIN ids r ON r.identity_id = p.identity_id_r"
+        "JOIN ids l ON l.identity_id = p.identity_id_l JOIN ids r ON r.identity_id = p.identity_id_r "
+        "ORDER BY identity_id_l, identity_id_r"
     ).df()
     con.close()
-    edges = pairs[pairs["plausible"] & (pairs["match_probability"] >= cluster_at)]
-    clusters = anchored_clusters(identities, edges)
+    return pairs
+
+
+def score(identities: pd.DataFrame, model: Path, keep_above: float) -> Scored:
+    """Every candidate pair the blocking rules generate, scored with the trained model; those
+    at or above `keep_above`, each marked plausible or not."""
+    linker = _linker(identities, str(model))
+    pred = linker.inference.predict(threshold_match_probability=keep_above).as_pandas_dataframe()
     counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=1.0)
-    return Links(pairs, clusters, comparisons=int(sum(c["marginal_comparison_count"] for c in counts)))
+    return Scored(_plausible(pred, identities), int(sum(c["marginal_comparison_count"] for c in counts)))
+
+
+def score_new(identities: pd.DataFrame, new: pd.Series, model: Path, keep_above: float) -> Scored:
+    """Only the pairs that involve a new identity: new against the rest and new among
+    themselves (Splink's predict_between and predict_within), so that a night's cost grows with
+    what is new. Term frequencies are counted over every identity, as a full run counts them."""
+    from splink.internals.linker import Linker
+
+    _quiet()
+    is_new = identities["identity_id"].isin(new)
+    db = _db()
+    everyone = db.register(identities, dataset_display_name="identities")
+    linker = Linker(everyone, str(model), log_level=None)
+    for col in ("full_name", "forename_canon", "surname"):
+        if _uses_tf(linker, col):
+            linker.table_management.compute_tf_table(col)
+    fresh = db.register(identities[is_new], dataset_display_name="new")
+    rest = db.register(identities[~is_new], dataset_display_name="existing")
+    parts = []
+    if is_new.any():
+        parts.append(linker.inference.predict_within(fresh, threshold_match_probability=keep_above))
+        if (~is_new).any():
+            parts.append(
+                linker.inference.predict_between(rest, fresh, threshold_match_probability=keep_above)
+            )
+    cols = ["identity_id_l", "identity_id_r", "match_weight", "match_probability"]
+    pred = (
+        pd.concat([p.as_pandas_dataframe()[cols] for p in parts], ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=cols)
+    )
+    return Scored(_plausible(pred, identities), len(pred))
+
+
+def _uses_tf(linker: Any, column: str) -> bool:
+    cols = linker._settings_obj._term_frequency_columns
+    return any(c.unquote().name == column for c in cols)
+
+
+MUST_WEIGHT = 1e6  # an analyst's must-link outweighs any score
+
+
+def cluster(
+    identities: pd.DataFrame,
+    pairs: pd.DataFrame,
+    cluster_at: float,
+    overrides: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """People from the plausible pairs at or above `cluster_at`, with an analyst's decisions
+    (overrides: identity_1, identity_2, decision must_link | cannot_link) honoured: a must-link
+    is a link whatever its score; a cannot-link pair is never in one person, however they are
+    connected."""
+    edges = pairs.loc[
+        pairs["plausible"] & (pairs["match_probability"] >= cluster_at),
+        ["identity_id_l", "identity_id_r", "match_weight"],
+    ]
+    cannot = pd.DataFrame(columns=["a", "b"])
+    known = set(identities["identity_id"])
+    if overrides is not None and len(overrides):
+        o = overrides[overrides["identity_1"].isin(known) & overrides["identity_2"].isin(known)]
+        a = o[["identity_1", "identity_2"]].min(axis=1)
+        b = o[["identity_1", "identity_2"]].max(axis=1)
+        decided = pd.DataFrame({"a": a, "b": b, "decision": o["decision"]})
+        must = decided[decided["decision"] == "must_link"]
+        cannot = decided[decided["decision"] == "cannot_link"][["a", "b"]]
+        key = edges["identity_id_l"] + "|" + edges["identity_id_r"]
+        edges = edges[~key.isin(cannot["a"] + "|" + cannot["b"])]
+        edges = pd.concat(
+            [
+                edges,
+                pd.DataFrame(
+                    {"identity_id_l": must["a"], "identity_id_r": must["b"], "match_weight": MUST_WEIGHT}
+                ),
+            ],
+            ignore_index=True,
+        )
+    clusters = anchored_clusters(identities, edges)
+    return _separate(identities, edges, clusters, cannot) if len(cannot) else clusters
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -218,3 +327,50 @@ def anchored_clusters(identities: pd.DataFrame, edges: pd.DataFrame) -> pd.DataF
     for i in np.flatnonzero(rest):
         label[i] = joins.get(free[i], offset + free[i])
     return pd.DataFrame({"identity_id": ids.to_numpy(), "cluster_id": label.astype(np.int64)})
+
+
+def _separate(
+    identities: pd.DataFrame, edges: pd.DataFrame, clusters: pd.DataFrame, cannot: pd.DataFrame
+) -> pd.DataFrame:
+    """Re-form each person that holds a cannot-link pair from its own links."""
+    label = clusters.set_index("identity_id")["cluster_id"]
+    pairs = list(zip(cannot["a"], cannot["b"], strict=True))
+    bad = {label[a] for a, b in pairs if label[a] == label[b]}
+    if not bad:
+        return clusters
+    has_dob = identities.set_index("identity_id")["dob"].notna().to_dict()
+    out = label.copy()
+    next_label = int(label.max()) + 1
+    for c in sorted(bad):
+        members = set(label.index[label == c])
+        mine = edges[edges["identity_id_l"].isin(members) & edges["identity_id_r"].isin(members)]
+        for group in _constrained_groups(members, mine, set(pairs), has_dob):
+            out[list(group)] = next_label
+            next_label += 1
+    return pd.DataFrame({"identity_id": out.index.to_numpy(), "cluster_id": out.to_numpy().astype(np.int64)})
+
+
+def _constrained_groups(
+    members: set[str], edges: pd.DataFrame, apart: set[tuple[str, str]], has_dob: dict[str, bool]
+) -> list[set[str]]:
+    """Links taken strongest first, skipping any that would put a cannot-link pair together, or
+    through which an identity without a date of birth would join two people who have one."""
+    parent = {m: m for m in members}
+    group = {m: {m} for m in members}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b, _ in sorted(edges.itertuples(index=False), key=lambda e: (-e[2], e[0], e[1])):
+        ra, rb = find(a), find(b)
+        if ra == rb or any((min(x, y), max(x, y)) in apart for x in group[ra] for y in group[rb]):
+            continue
+        anchored = any(has_dob[x] for x in group[ra]) and any(has_dob[y] for y in group[rb])
+        if anchored and not (has_dob[a] and has_dob[b]):
+            continue
+        parent[rb] = ra
+        group[ra] |= group.pop(rb)
+    return [group[r] for r in sorted(group)]

@@ -8,9 +8,10 @@ Reads what the warehouse knew at the as-of date, writes these tables back into i
 - `link_pairs`: the scored candidate pairs above the review band's floor;
 - `link_persons`: identity -> person id (stable between runs, see ids.py);
 - `link_person_xref`: source record and slot -> person id, with the strongest link weight;
-- `link_residence`: person -> UPRN with validity dates (households are the occupants of a
-  UPRN at a date);
-- `link_id_changes`: person ids merged or split by this run.
+- `link_residence`: person -> UPRN with validity dates;
+- `link_households`, `link_household_members`: households (the people living at one UPRN at a
+  date) with their validity dates, and who belonged to each, when;
+- `link_id_changes`, `link_household_changes`: person and household ids merged or split.
 
 Each run also writes a folder with the diagnostics (JSON), the uncertain pairs for clerical
 review (CSV) and a manifest. Names stay in the warehouse and the review file, which are as
@@ -20,10 +21,12 @@ protected as the extracts; the diagnostics hold counts only.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -37,7 +40,8 @@ from riskflag.ingest.warehouse import known_at_sql, open_warehouse, table_exists
 from riskflag.linkage import mentions as men
 from riskflag.linkage import people
 from riskflag.linkage.addresses import match_addresses
-from riskflag.linkage.ids import assign_ids
+from riskflag.linkage.ids import stable_ids
+from riskflag.linkage.overrides import read_overrides
 from riskflag.safe import spreadsheet_safe
 
 Say = Callable[[str], None]
@@ -53,22 +57,29 @@ def _known(con: duckdb.DuckDBPyConnection, source: str, as_of: date) -> str | No
     return known_at_sql(load_contract(source), as_of)
 
 
-def build_mentions(con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, as_of: date) -> dict[str, int]:
-    """link_addresses, link_mentions and link_identities from what was known at as_of."""
+def build_mentions(
+    con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, as_of: date, after: date | None = None
+) -> dict[str, int]:
+    """link_addresses, link_mentions and link_identities from every row delivered by as_of; with
+    `after`, only the rows delivered since then are read and merged into the last run's tables."""
     llpg = _known(con, "llpg", as_of)
     if llpg is None:
         raise UserError("the warehouse has no gazetteer (llpg): run `riskflag validate` first")
-    parts = [
-        men.raw_mentions_select(s, spec, sql)
-        for s, spec in men.SOURCES.items()
-        if (sql := _known(con, s, as_of)) is not None
-    ]
+    window = f"_delivered_on <= DATE '{as_of.isoformat()}'"
+    if after is not None:
+        window += f" AND _delivered_on > DATE '{after.isoformat()}'"
+    rows = {s: f"SELECT * FROM history_{s} WHERE {window}" for s in men.SOURCES if _has(con, s)}
+    parts = [men.raw_mentions_select(s, men.SOURCES[s], sql) for s, sql in rows.items()]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS {' UNION ALL '.join(parts)}")
-    asb = _known(con, "asb_incidents", as_of)
-    addresses = "SELECT address, postcode FROM _raw" + (
-        f" UNION ALL SELECT address, postcode FROM ({asb})" if asb else ""
-    )
-    match_addresses(con, addresses, llpg, "link_addresses", cfg.linkage.extra_localities)
+    addresses = "SELECT address, postcode FROM _raw"
+    if _has(con, "asb_incidents"):
+        addresses += f" UNION ALL SELECT address, postcode FROM history_asb_incidents WHERE {window}"
+    if after is None:
+        match_addresses(con, addresses, llpg, "link_addresses", cfg.linkage.extra_localities)
+    else:
+        fresh = f"SELECT * FROM ({addresses}) a ANTI JOIN link_addresses l USING (address, postcode)"
+        match_addresses(con, fresh, llpg, "_new_addresses", cfg.linkage.extra_localities)
+        con.execute("INSERT INTO link_addresses SELECT * FROM _new_addresses; DROP TABLE _new_addresses")
     nick = cfg.linkage.nicknames_path(cfg)
     if not nick.is_file():
         raise UserError(f"{nick}: no such nicknames file (linkage.nicknames in {cfg.path})")
@@ -79,29 +90,54 @@ def build_mentions(con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, as_of: da
     uprns = f"SELECT DISTINCT CAST(uprn AS VARCHAR) AS uprn FROM ({llpg})"
     select = men.mentions_select("_raw", "_nick", "link_addresses", uprns)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _m AS SELECT *, {men.identity_id()} AS identity_id FROM ({select})"
+        f"CREATE OR REPLACE TEMP TABLE _m AS SELECT *, {men.identity_id()} AS identity_id FROM ({select}) "
+        "WHERE forename IS NOT NULL OR surname IS NOT NULL"
     )
-    con.execute(
-        "CREATE OR REPLACE TABLE link_mentions AS SELECT source, _file, _row, slot, seen_on, identity_id, "
-        "uprn FROM _m WHERE forename IS NOT NULL OR surname IS NOT NULL ORDER BY source, _file, _row, slot"
-    )
+    kept = "source, record, slot, identity_id, uprn, first_seen, last_seen, records, since, until, died"
+    new = f"SELECT {kept} FROM _m"
+    merged = new if after is None else f"SELECT * FROM link_mentions UNION ALL {new}"
+    con.execute(f"""
+        CREATE OR REPLACE TABLE link_mentions AS
+        SELECT source, record, slot, identity_id, uprn, min(first_seen) AS first_seen,
+               max(last_seen) AS last_seen, sum(records)::BIGINT AS records, min(since) AS since,
+               arg_max(until, last_seen) AS until, min(died) AS died
+        FROM ({merged}) GROUP BY source, record, slot, identity_id, uprn
+    """)
     cols = ", ".join(men.IDENTITY)
-    con.execute(
-        f"CREATE OR REPLACE TABLE link_identities AS SELECT DISTINCT identity_id, {cols}, "
-        "forename_canon || ' ' || surname AS full_name FROM _m "
-        "WHERE forename IS NOT NULL OR surname IS NOT NULL ORDER BY identity_id"
-    )
+    fresh = f"SELECT DISTINCT identity_id, {cols}, forename_canon || ' ' || surname AS full_name FROM _m"
+    if after is None:
+        con.execute(f"CREATE OR REPLACE TABLE link_identities AS {fresh} ORDER BY identity_id")
+    else:
+        con.execute(
+            f"INSERT INTO link_identities SELECT * FROM ({fresh}) "
+            "ANTI JOIN link_identities USING (identity_id)"
+        )
     con.execute("DROP TABLE _raw; DROP TABLE _m; DROP TABLE _nick")
-    (mentions, identities, matched, addresses_n) = con.execute(
-        "SELECT (SELECT count(*) FROM link_mentions), (SELECT count(*) FROM link_identities), "
+    (mentions, records, identities, matched, addresses_n) = con.execute(
+        "SELECT (SELECT count(*) FROM link_mentions), (SELECT sum(records) FROM link_mentions), "
+        "(SELECT count(*) FROM link_identities), "
         "(SELECT count(uprn) FROM link_addresses), (SELECT count(*) FROM link_addresses)"
     ).fetchall()[0]
     return {
         "mentions": mentions,
+        "mention_rows": int(records or 0),
         "identities": identities,
         "addresses": addresses_n,
         "addresses_matched": matched,
     }
+
+
+# what Splink compares: each identity's values, and when the accounts or tenancies it holds
+# began and ended (NULL for identities that hold none)
+IDENTITIES_WITH_STAYS = """
+    SELECT i.*, s.since, NULLIF(s.until, DATE '9999-12-31') AS until FROM link_identities i
+    LEFT JOIN (SELECT identity_id, min(since) AS since, max(until) AS until FROM link_mentions GROUP BY 1) s
+    USING (identity_id) ORDER BY identity_id
+"""
+
+
+def _has(con: duckdb.DuckDBPyConnection, source: str) -> bool:
+    return table_exists(con, f"history_{source}")
 
 
 @dataclass
@@ -119,7 +155,7 @@ def train_council(
     with open_warehouse(cfg.warehouse) as con:
         say("collecting the people every source names")
         counts = build_mentions(con, cfg, as_of)
-        identities = con.execute("SELECT * FROM link_identities").df()
+        identities = con.execute(IDENTITIES_WITH_STAYS).df()
     say(f"training on {counts['identities']:,} identities")
     version = f"{as_of.isoformat()}-{now():%Y%m%dT%H%M%S}"
     folder = cfg.linkage.models_folder(cfg) / version
@@ -144,6 +180,7 @@ class LinkSummary:
     as_of: str
     model: str
     mentions: int
+    mention_rows: int
     identities: int
     persons: int
     comparisons: int
@@ -159,77 +196,262 @@ class LinkSummary:
     ids_new: int
     merges: int
     splits: int
+    households: int
+    households_now: int
+    household_ids_kept: int
+    household_merges: int
+    household_splits: int
+    mode: str = "full"
+    new_identities: int = 0
+    overrides: int = 0
     outputs: dict[str, str] = field(default_factory=dict)
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of a run's tables or none: a run that fails part-way leaves the last run's links."""
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, model: Path) -> str:
+    """What a run's links depend on besides the records: the model, the nicknames, the extra
+    localities and the gazetteer. When it changes, earlier links cannot be reused."""
+    h = hashlib.sha256(model.read_bytes())
+    h.update(cfg.linkage.nicknames_path(cfg).read_bytes())
+    h.update("|".join(cfg.linkage.extra_localities).encode())
+    llpg = con.execute(
+        "SELECT sha256 FROM deliveries WHERE source = 'llpg' AND status = 'accepted' "
+        "ORDER BY delivered_on DESC, name DESC LIMIT 1"
+    ).fetchall()
+    h.update((llpg[0][0] if llpg else "").encode())
+    return h.hexdigest()
+
+
+def _mode(
+    con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, fingerprint: str, as_of: date, full: bool
+) -> tuple[str, date | None]:
+    """("incremental", the last run's as-of date) when the last run had the same fingerprint, on
+    an earlier or the same date, no delivery it could have used arrived after it, and the last
+    full relink is recent enough; ("full", None) otherwise."""
+    needed = ("link_runs", "link_identities", "link_pairs", "link_persons", "link_mentions")
+    if full or not all(table_exists(con, t) for t in needed):
+        return "full", None
+    last = con.execute(
+        "SELECT fingerprint, as_of, finished_at FROM link_runs ORDER BY finished_at DESC LIMIT 1"
+    ).fetchall()
+    last_full = con.execute("SELECT max(as_of) FROM link_runs WHERE mode = 'full'").fetchall()[0][0]
+    if not last or last[0][0] != fingerprint or last[0][1] > as_of or last_full is None:
+        return "full", None
+    if (as_of - last_full).days > cfg.linkage.full_relink_days:
+        return "full", None
+    late = con.execute(
+        "SELECT count(*) FROM deliveries d JOIN runs r USING (run_id) WHERE d.status = 'accepted' "
+        "AND d.delivered_on <= ? AND r.finished_at > ?",
+        [last[0][1], last[0][2]],
+    ).fetchall()[0][0]
+    return ("full", None) if late else ("incremental", last[0][1])
 
 
 def link_council(
     cfg: CouncilConfig,
     as_of: date,
     model: Path | None = None,
+    full: bool = False,
     now: Callable[[], datetime] = datetime.now,
     say: Say = _quiet,
 ) -> LinkSummary:
-    """Predict, cluster, assign stable person ids and residence histories."""
+    """Predict, cluster, assign stable person and household ids and residence histories.
+
+    An incremental run scores only the pairs that involve an identity the last run did not
+    have, and keeps the last run's scores for the rest; a full relink scores every pair. Both
+    cluster every scored pair with the analyst's overrides, so they differ only where term
+    frequencies have moved since a pair was scored."""
     model = model or latest_model(cfg)
     if not model.is_file():
         raise UserError(f"{model}: no such model file")
     run_id = f"{as_of.isoformat()}-link-{now():%Y%m%dT%H%M%S%f}"
     lk = cfg.linkage
-    with open_warehouse(cfg.warehouse) as con:
-        say("collecting the people every source names")
-        counts = build_mentions(con, cfg, as_of)
-        identities = con.execute("SELECT * FROM link_identities").df()
-        say(f"scoring pairs among {counts['identities']:,} identities")
-        links = people.link(
-            identities, model, keep_above=min(lk.review_band[0], lk.cluster_at), cluster_at=lk.cluster_at
-        )
+    keep_above = min(lk.review_band[0], lk.cluster_at)
+    overrides = read_overrides(lk.overrides_path(cfg))
+    with open_warehouse(cfg.warehouse) as con, _transaction(con):
+        started = now()
+        fingerprint = _fingerprint(con, cfg, model)
+        mode, after = _mode(con, cfg, fingerprint, as_of, full)
+        if mode == "incremental":
+            con.execute("CREATE OR REPLACE TEMP TABLE _before AS SELECT identity_id FROM link_identities")
+        say("collecting the people every source names" + (f" (new since {after})" if after else ""))
+        counts = build_mentions(con, cfg, as_of, after)
+        identities = con.execute(IDENTITIES_WITH_STAYS).df()
+        if mode == "incremental":
+            new = con.execute(
+                "SELECT identity_id FROM link_identities ANTI JOIN _before USING (identity_id)"
+            ).df()["identity_id"]
+            say(f"scoring the pairs of {len(new):,} new identities")
+            scored = people.score_new(identities, new, model, keep_above)
+            con.register("_new_pairs", scored.pairs)
+            con.execute("""
+                CREATE OR REPLACE TEMP TABLE _pairs AS
+                SELECT p.* FROM link_pairs p
+                SEMI JOIN link_identities l ON l.identity_id = p.identity_id_l
+                SEMI JOIN link_identities r ON r.identity_id = p.identity_id_r
+                UNION ALL SELECT * FROM _new_pairs
+            """)
+            con.unregister("_new_pairs")
+            con.execute("DROP TABLE _before")
+            pairs = con.execute("SELECT * FROM _pairs").df()
+            new_identities = len(new)
+        else:
+            say(f"scoring pairs among {counts['identities']:,} identities")
+            scored = people.score(identities, model, keep_above)
+            pairs = scored.pairs
+            new_identities = len(identities)
         say("clustering and keeping person ids stable")
-        con.register("_clusters", links.clusters)
-        con.register("_pairs", links.pairs)
+        clusters = people.cluster(identities, pairs, lk.cluster_at, overrides)
+        con.register("_clusters", clusters)
+        con.register("_pairs_df", pairs)
+        con.register("_overrides", overrides)
         con.execute("CREATE OR REPLACE TEMP TABLE clusters AS SELECT * FROM _clusters")
         con.execute(
-            "CREATE OR REPLACE TABLE link_pairs AS SELECT * FROM _pairs ORDER BY identity_id_l, identity_id_r"
+            "CREATE OR REPLACE TABLE link_pairs AS SELECT * FROM _pairs_df "
+            "ORDER BY identity_id_l, identity_id_r"
         )
-        con.unregister("_clusters")
-        con.unregister("_pairs")
-        ids = assign_ids(con, "clusters", run_id)
+        con.execute("CREATE OR REPLACE TABLE link_overrides AS SELECT * FROM _overrides")
+        for name in ("_clusters", "_pairs_df", "_overrides"):
+            con.unregister(name)
+        con.execute("DROP TABLE IF EXISTS _pairs")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _items AS SELECT identity_id AS item, cluster_id FROM clusters"
+        )
+        previous = "SELECT identity_id AS item, person_id AS id FROM link_persons"
+        ids = stable_ids(
+            con,
+            "_items",
+            previous if table_exists(con, "link_persons") else None,
+            run_id,
+            "P",
+            "link_id_changes",
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE link_persons AS SELECT c.identity_id, s.id AS person_id "
+            "FROM clusters c JOIN _stable s USING (cluster_id) ORDER BY c.identity_id"
+        )
+        con.execute("DROP TABLE _items; DROP TABLE _stable")
         con.execute("""
             CREATE OR REPLACE TABLE link_person_xref AS
-            SELECT m.source, m._file, m._row, m.slot, p.person_id, w.best_weight
+            SELECT m.source, m.record, m.slot, p.person_id, m.uprn, m.first_seen, m.last_seen, m.records,
+                   w.best_weight
             FROM link_mentions m JOIN link_persons p USING (identity_id)
             LEFT JOIN (SELECT id, max(match_weight) AS best_weight FROM (
                 SELECT identity_id_l AS id, match_weight FROM link_pairs WHERE plausible
                 UNION ALL SELECT identity_id_r, match_weight FROM link_pairs WHERE plausible) GROUP BY id) w
               ON w.id = m.identity_id
-            ORDER BY m.source, m._file, m._row, m.slot
+            ORDER BY m.source, m.record, m.slot, m.first_seen
         """)
         build_residence(con)
-        summary = _summary(con, run_id, as_of, model, counts, links.comparisons, ids)
+        households = build_households(con, run_id)
+        summary = _summary(con, run_id, as_of, model, counts, scored.comparisons, ids, households)
+        summary.mode, summary.new_identities, summary.overrides = mode, new_identities, len(overrides)
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS link_runs (run_id VARCHAR, as_of DATE, mode VARCHAR, model VARCHAR, "
+            "fingerprint VARCHAR, new_identities BIGINT, started_at TIMESTAMP, finished_at TIMESTAMP)"
+        )
+        con.execute(
+            "INSERT INTO link_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, as_of, mode, str(model), fingerprint, new_identities, started, now()],
+        )
         folder = cfg.output_folder / run_id
         summary.outputs = _write_outputs(con, folder, summary, lk.review_band, lk.cluster_at)
     return summary
 
 
 def build_residence(con: duckdb.DuckDBPyConnection) -> None:
-    """link_residence: where each person lived and when. A spell at a UPRN starts on the first
-    record there and ends when a record places the person elsewhere and no later record
-    places them back (a stale address in a late record does not move them back)."""
+    """link_residence: where each person lived and when. A stay at a UPRN starts on the first
+    record there, or earlier where an account or tenancy says it began then; it ends when a
+    record places the person elsewhere and no later record places them back (a stale address in
+    a late record does not move them back), when the last account or tenancy there ended with no
+    later home, or at the person's death."""
     con.execute("""
         CREATE OR REPLACE TABLE link_residence AS
-        WITH seen AS (
-            SELECT x.person_id, m.uprn, min(m.seen_on) AS first_seen, max(m.seen_on) AS last_seen
-            FROM link_mentions m JOIN link_persons x USING (identity_id)
-            WHERE m.uprn IS NOT NULL AND m.seen_on IS NOT NULL GROUP BY ALL
+        WITH m AS (SELECT m.*, x.person_id FROM link_mentions m JOIN link_persons x USING (identity_id)),
+        seen AS (
+            SELECT person_id, uprn, least(min(first_seen), min(since)) AS first_seen,
+                   max(last_seen) AS last_seen, max(until) AS until
+            FROM m WHERE uprn IS NOT NULL AND first_seen IS NOT NULL GROUP BY ALL
         ),
+        died AS (SELECT person_id, min(died) AS died FROM m WHERE died IS NOT NULL GROUP BY ALL),
         ordered AS (
             SELECT *, lead(first_seen) OVER (PARTITION BY person_id ORDER BY first_seen, uprn) AS next_start
             FROM seen
+        ),
+        ends AS (
+            SELECT o.*, CASE WHEN next_start IS NOT NULL THEN greatest(next_start, first_seen)
+                             WHEN until < DATE '9999-12-31' THEN greatest(until, first_seen) END AS left_on,
+                   d.died
+            FROM ordered o LEFT JOIN died d USING (person_id)
         )
         SELECT person_id, uprn, first_seen AS valid_from,
-               CASE WHEN next_start IS NULL THEN NULL ELSE greatest(next_start, first_seen) END AS valid_to,
+               CASE WHEN died IS NULL THEN left_on
+                    ELSE least(coalesce(left_on, died), greatest(died, first_seen)) END AS valid_to,
                last_seen
-        FROM ordered ORDER BY person_id, valid_from, uprn
+        FROM ends WHERE died IS NULL OR first_seen <= died ORDER BY person_id, valid_from, uprn
     """)
+
+
+def build_households(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """link_households and link_household_members. A household is the people living at one UPRN
+    at a date: stays at a UPRN that overlap, one after another, are one household; when the last
+    of them has left and someone else moves in, that is a new household. Household ids survive
+    relinking as person ids do (see ids.py), from the people who lived there."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _stays AS
+        WITH s AS (
+            SELECT person_id, uprn, valid_from, coalesce(valid_to, DATE '9999-12-31') AS until
+            FROM link_residence WHERE valid_to IS NULL OR valid_to > valid_from
+        ),
+        g AS (
+            SELECT *, max(until) OVER (PARTITION BY uprn ORDER BY valid_from, person_id
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_end
+            FROM s
+        )
+        SELECT *, uprn || ':' || sum(CASE WHEN before_end IS NULL OR valid_from >= before_end THEN 1 END)
+                  OVER (PARTITION BY uprn ORDER BY valid_from, person_id ROWS UNBOUNDED PRECEDING)
+                  AS cluster_id
+        FROM g
+    """)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _items AS "
+        "SELECT person_id || '@' || uprn AS item, cluster_id FROM _stays"
+    )
+    previous = "SELECT person_id || '@' || uprn AS item, household_id AS id FROM link_household_members"
+    ids = stable_ids(
+        con,
+        "_items",
+        previous if table_exists(con, "link_household_members") else None,
+        run_id,
+        "H",
+        "link_household_changes",
+    )
+    con.execute("""
+        CREATE OR REPLACE TABLE link_household_members AS
+        SELECT h.id AS household_id, s.person_id, s.uprn, s.valid_from,
+               NULLIF(s.until, DATE '9999-12-31') AS valid_to
+        FROM _stays s JOIN _stable h USING (cluster_id) ORDER BY household_id, valid_from, person_id
+    """)
+    con.execute("""
+        CREATE OR REPLACE TABLE link_households AS
+        SELECT household_id, any_value(uprn) AS uprn, min(valid_from) AS valid_from,
+               CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS valid_to,
+               count(DISTINCT person_id) AS people
+        FROM link_household_members GROUP BY household_id ORDER BY uprn, valid_from
+    """)
+    con.execute("DROP TABLE _stays; DROP TABLE _items; DROP TABLE _stable")
+    return ids
 
 
 def _summary(
@@ -240,6 +462,7 @@ def _summary(
     counts: dict[str, int],
     comparisons: int,
     ids: dict[str, int],
+    households: dict[str, int],
 ) -> LinkSummary:
     q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
     sizes = dict(
@@ -268,6 +491,7 @@ def _summary(
         as_of=as_of.isoformat(),
         model=str(model),
         mentions=counts["mentions"],
+        mention_rows=counts["mention_rows"],
         identities=counts["identities"],
         persons=q("SELECT count(DISTINCT person_id) FROM link_persons")[0][0],
         comparisons=comparisons,
@@ -283,6 +507,14 @@ def _summary(
         ids_new=ids["new"],
         merges=ids["merges"],
         splits=ids["splits"],
+        households=households["kept"] + households["new"],
+        households_now=q(
+            f"SELECT count(*) FROM link_households WHERE valid_from <= DATE '{as_of.isoformat()}' "
+            f"AND (valid_to IS NULL OR valid_to > DATE '{as_of.isoformat()}')"
+        )[0][0],
+        household_ids_kept=households["kept"],
+        household_merges=households["merges"],
+        household_splits=households["splits"],
     )
 
 
@@ -306,8 +538,9 @@ def _write_outputs(
                p.identity_id_l, p.identity_id_r
         FROM link_pairs p JOIN link_identities l ON l.identity_id = p.identity_id_l
         JOIN link_identities r ON r.identity_id = p.identity_id_r
-        WHERE p.match_probability >= {band[0]} AND p.match_probability < {band[1]}
-              OR (NOT p.plausible AND p.match_probability >= {cluster_at})
+        ANTI JOIN link_overrides o ON o.identity_1 = p.identity_id_l AND o.identity_2 = p.identity_id_r
+        WHERE (p.match_probability >= {band[0]} AND p.match_probability < {band[1]}
+              OR (NOT p.plausible AND p.match_probability >= {cluster_at}))
         ORDER BY p.match_probability DESC, p.identity_id_l, p.identity_id_r
         """
     ).fetchall()
@@ -315,13 +548,13 @@ def _write_outputs(
         "match_probability", "match_weight", "plausible",
         "forename_1", "surname_1", "dob_1", "nino_1", "uprn_1",
         "forename_2", "surname_2", "dob_2", "nino_2", "uprn_2",
-        "identity_1", "identity_2", "decision",
+        "identity_1", "identity_2", "decision", "note",
     ]  # fmt: skip
     with open(tmp / "review.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         for r in rows:
-            w.writerow([spreadsheet_safe("" if v is None else str(v)) for v in r] + [""])
+            w.writerow([spreadsheet_safe("" if v is None else str(v)) for v in r] + ["", ""])
     summary.for_review = len(rows)
     doc = asdict(summary)
     (tmp / "linkage.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
@@ -339,7 +572,10 @@ def _write_outputs(
             "link_persons",
             "link_person_xref",
             "link_residence",
+            "link_households",
+            "link_household_members",
             "link_id_changes",
+            "link_household_changes",
         ],
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
