@@ -71,6 +71,36 @@ def validate_args(as_of: str, warehouse_from: str | None = None) -> Callable[[Pa
     return setup
 
 
+def linked_runs(name: str, steps: list[tuple[str, ...]]) -> Path:
+    """A runs folder (warehouse and models) of the large council after `steps` (riskflag
+    commands; CFG stands for the council's config), prepared once and cached: each takes minutes."""
+    base = CACHE / name
+    if not (base / "runs" / "warehouse.duckdb").is_file():
+        print(f"preparing {name} (once)...", flush=True)
+        prep = Path(tempfile.mkdtemp(prefix="riskflag-prep-"))
+        cfg = str(council_config(prep))
+        for step in steps:
+            args = [cfg if a == "CFG" else a for a in step]
+            subprocess.run([*RISKFLAG, *args], check=True, cwd=ROOT, capture_output=True)
+        if base.exists():
+            shutil.rmtree(base)
+        base.mkdir(parents=True)
+        shutil.copytree(prep / "runs", base / "runs", ignore=shutil.ignore_patterns("*.tmp", "*.lock"))
+        shutil.rmtree(prep, ignore_errors=True)
+    return base / "runs"
+
+
+def link_args(prepared: str, steps: list[tuple[str, ...]], *args: str) -> Callable[[Path], list[str]]:
+    """`riskflag link run ARGS` on a copy of a prepared runs folder."""
+
+    def setup(tmp: Path) -> list[str]:
+        cfg = council_config(tmp)
+        shutil.copytree(linked_runs(prepared, steps), tmp / "runs", dirs_exist_ok=True)
+        return ["link", "run", "--config", str(cfg), *args]
+
+    return setup
+
+
 def synth_args(households: int) -> Callable[[Path], list[str]]:
     def setup(tmp: Path) -> list[str]:
         return [
@@ -107,6 +137,39 @@ BENCHMARKS = {
         "setup": validate_args("2026-10-30"),
         "command": "riskflag validate --config <250k council> --as-of 2026-10-30",
         "targets": {"seconds": 90, "peak_gb": 4.0},
+    },
+    "link_250k_full": {
+        "what": "link the 250k council from scratch (--full): addresses, people (Splink 5: every candidate "
+        "pair scored), households, stable ids, on the warehouse validated to 2026-10-31 with a trained model",
+        "setup": link_args(
+            "link_full_base",
+            [
+                ("validate", "--config", "CFG", "--as-of", "2026-10-31"),
+                ("link", "train", "--config", "CFG", "--as-of", "2026-10-31"),
+            ],
+            "--as-of",
+            "2026-10-31",
+            "--full",
+        ),
+        "command": "riskflag link run --config <250k council> --as-of 2026-10-31 --full",
+        "targets": {"seconds": 180, "peak_gb": 6.0},
+    },
+    "link_250k_nightly": {
+        "what": "one night's incremental link of the 250k council (2026-10-31's deliveries), after a full "
+        "link the night before: only pairs with new identities are scored",
+        "setup": link_args(
+            "link_night_base",
+            [
+                ("validate", "--config", "CFG", "--as-of", "2026-10-30"),
+                ("link", "train", "--config", "CFG", "--as-of", "2026-10-30"),
+                ("link", "run", "--config", "CFG", "--as-of", "2026-10-30", "--full"),
+                ("validate", "--config", "CFG", "--as-of", "2026-10-31"),
+            ],
+            "--as-of",
+            "2026-10-31",
+        ),
+        "command": "riskflag link run --config <250k council> --as-of 2026-10-31",
+        "targets": {"seconds": 20},
     },
     "ingest_nightly": {
         "what": "one night's deliveries (2026-10-15) of the 250k council, into the warehouse "
@@ -150,6 +213,13 @@ def run_once(args: list[str], out: Path) -> dict:
             timings[k] = sum(d[k] for d in deliveries)
         started, finished = (datetime.fromisoformat(v[k]) for k in ("started_at", "finished_at"))
         timings["stage_seconds"] = round((finished - started).total_seconds(), 2)
+    for report in sorted(out.parent.glob("runs/*-link-*/linkage.json")):
+        v = json.loads(report.read_text())
+        timings |= {
+            k: v[k]
+            for k in ("mode", "mention_rows", "mentions", "identities", "new_identities", "comparisons")
+            | {"pairs_scored", "persons", "households", "households_now"}
+        }
     if summary.is_file():
         s = json.loads(summary.read_text())
         timings["extract_rows"] = s["counts"]["extract_rows"]

@@ -135,3 +135,25 @@ def test_validate_rejects_a_bad_as_of_date(tmp_path: Path) -> None:
     r = run("validate", "--as-of", "31/10/2026")
     assert r.returncode == 2
     assert r.stderr.strip() == "error: --as-of: expected a date as YYYY-MM-DD; got '31/10/2026'"
+
+
+def test_link_review_says_where_and_refuses_a_bad_decision(tmp_path: Path) -> None:
+    from tests.conftest import council_config
+
+    cfg = council_config(tmp_path / "extracts", tmp_path)
+    r = run("link", "review", "--config", str(cfg))
+    assert r.returncode == 2 and "no review file yet; run `riskflag link run` first" in " ".join(
+        r.stderr.split()
+    )
+    reviewed = tmp_path / "review.csv"
+    reviewed.write_text("identity_1,identity_2,decision\na,b,same\nc,d,maybe\n", encoding="utf-8")
+    r = run("link", "review", "--config", str(cfg), "--apply", str(reviewed))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "line 3: decision 'maybe' is not understood" in " ".join(r.stderr.split())
+    reviewed.write_text("identity_1,identity_2,decision\na,b,same\nc,d,\n", encoding="utf-8")
+    r = run("link", "review", "--config", str(cfg), "--apply", str(reviewed), "--reviewer", "J. Doe")
+    assert r.returncode == 0, r.stderr
+    assert "Recorded 1 same-person and 0 different-people decisions (1 left blank" in " ".join(
+        r.stdout.split()
+    )
+    assert "J. Doe" in (tmp_path / "runs" / "linkage" / "overrides.csv").read_text()

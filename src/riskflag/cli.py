@@ -420,8 +420,8 @@ def _evaluate_linkage(cfg, truth: Path) -> dict:
     out.print(t)
     h, a = res["households"], res["addresses"]
     out.print(
-        f"Households (UPRN x month, B-cubed): precision {h['bcubed_precision']:.4f}, "
-        f"recall {h['bcubed_recall']:.4f} over {h['items']:,} records"
+        f"Households (who lived with whom at the last {len(h['dates'])} quarter ends, B-cubed): precision "
+        f"{h['bcubed_precision']:.4f}, recall {h['bcubed_recall']:.4f} over {h['items']:,} person-dates"
     )
     out.print(
         f"Addresses: {a['matched_to_true_uprn']:.2%} of {a['records_in_borough']:,} in-borough records "

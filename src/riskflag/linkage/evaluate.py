@@ -180,3 +180,42 @@ def _addresses(con: duckdb.DuckDBPyConnection, keys: str) -> dict[str, float]:
         "records_out_of_borough": int(out_b),
         "out_of_borough_matched": round(wrong / out_b, 5) if out_b else 0.0,
     }
+
+
+def compare_runs(con: duckdb.DuckDBPyConnection, other: Path) -> dict[str, float]:
+    """How far the links in con's warehouse agree with those of another warehouse's run (an
+    incremental run against a full relink of the same data, say). Needs no truth.
+
+    A record agrees when the person it is in here holds exactly the records that its person
+    holds there (counted in rows, as caseworkers see them); a person is unchanged when the same
+    identities make them up in both, and keeps their id when both runs gave it the same one."""
+    con.execute(f"ATTACH '{other}' AS other (READ_ONLY)")
+    try:
+        agree = con.execute("""
+            WITH a AS (SELECT source, record, slot, identity_id, records, p.person_id
+                       FROM link_mentions JOIN link_persons p USING (identity_id)),
+            b AS (SELECT source, record, slot, identity_id, p.person_id
+                  FROM other.link_mentions JOIN other.link_persons p USING (identity_id)),
+            ab AS (SELECT a.records, a.person_id AS pa, b.person_id AS pb
+                   FROM a JOIN b USING (source, record, slot, identity_id)),
+            na AS (SELECT pa, sum(records) AS n FROM ab GROUP BY pa),
+            nb AS (SELECT pb, sum(records) AS n FROM ab GROUP BY pb),
+            nab AS (SELECT pa, pb, sum(records) AS n FROM ab GROUP BY pa, pb)
+            SELECT sum(nab.n) FILTER (WHERE nab.n = na.n AND nab.n = nb.n) / sum(nab.n), sum(nab.n)
+            FROM nab JOIN na USING (pa) JOIN nb USING (pb)
+        """).fetchall()[0]
+        kept = con.execute("""
+            WITH a AS (SELECT person_id, list(identity_id ORDER BY identity_id) AS members
+                       FROM link_persons GROUP BY person_id),
+            b AS (SELECT person_id, list(identity_id ORDER BY identity_id) AS members
+                  FROM other.link_persons GROUP BY person_id)
+            SELECT count(*), count(*) FILTER (WHERE a.person_id = b.person_id) FROM a JOIN b USING (members)
+        """).fetchall()[0]
+    finally:
+        con.execute("DETACH other")
+    return {
+        "records_agreeing": round(float(agree[0] or 0), 5),
+        "record_rows_compared": int(agree[1] or 0),
+        "unchanged_people": int(kept[0]),
+        "unchanged_people_keeping_id": round(kept[1] / kept[0], 5) if kept[0] else 1.0,
+    }
