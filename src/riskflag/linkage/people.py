@@ -55,7 +55,8 @@ def _quiet() -> None:
 
 def settings() -> Any:
     """The comparisons: names (nickname-aware, swapped fields, term frequencies), date of birth
-    (with day and month transposed), NI number, and the property."""
+    (with day and month transposed), NI number, the home (the same one, or one account ending as
+    the other began) and the companion (the person named beside them, with term frequencies)."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -97,6 +98,7 @@ def settings() -> Any:
             dob,
             cl.ExactMatch("nino"),
             home,
+            cl.ExactMatch("companion").configure(term_frequency_adjustments=True),
         ],
         blocking_rules_to_generate_predictions=[
             r if isinstance(r, str) else block_on(*r) for r in BLOCKING_FOR_PREDICTION
@@ -164,7 +166,8 @@ def train(identities: pd.DataFrame, out: Path, seed: int = 1) -> TrainingReport:
 PLAUSIBLE = """
     (l.forename_canon = r.forename_canon
      OR jaro_winkler_similarity(l.forename_canon, r.forename_canon) >= 0.88
-     OR (l.forename_canon = r.surname AND l.surname = r.forename_canon))
+     OR damerau_levenshtein(l.forename, r.forename) <= 1
+     OR (r.surname IN (l.forename_canon, l.forename) AND l.surname IN (r.forename_canon, r.forename)))
     AND (l.dob IS NULL OR r.dob IS NULL OR l.dob = r.dob OR damerau_levenshtein(l.dob, r.dob) <= 1
          OR (substr(l.dob, 1, 4) = substr(r.dob, 1, 4) AND substr(l.dob, 6, 2) = substr(r.dob, 9, 2)
              AND substr(l.dob, 9, 2) = substr(r.dob, 6, 2)))
@@ -213,9 +216,8 @@ def score_new(identities: pd.DataFrame, new: pd.Series, model: Path, keep_above:
     db = _db()
     everyone = db.register(identities, dataset_display_name="identities")
     linker = Linker(everyone, str(model), log_level=None)
-    for col in ("full_name", "forename_canon", "surname"):
-        if _uses_tf(linker, col):
-            linker.table_management.compute_tf_table(col)
+    for col in linker._settings_obj._term_frequency_columns:
+        linker.table_management.compute_tf_table(col.unquote().name)
     fresh = db.register(identities[is_new], dataset_display_name="new")
     rest = db.register(identities[~is_new], dataset_display_name="existing")
     parts = []
@@ -232,11 +234,6 @@ def score_new(identities: pd.DataFrame, new: pd.Series, model: Path, keep_above:
         else pd.DataFrame(columns=cols)
     )
     return Scored(_plausible(pred, identities), len(pred))
-
-
-def _uses_tf(linker: Any, column: str) -> bool:
-    cols = linker._settings_obj._term_frequency_columns
-    return any(c.unquote().name == column for c in cols)
 
 
 MUST_WEIGHT = 1e6  # an analyst's must-link outweighs any score

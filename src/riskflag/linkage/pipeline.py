@@ -127,12 +127,26 @@ def build_mentions(
     }
 
 
-# what Splink compares: each identity's values, and when the accounts or tenancies it holds
-# began and ended (NULL for identities that hold none)
-IDENTITIES_WITH_STAYS = """
-    SELECT i.*, s.since, NULLIF(s.until, DATE '9999-12-31') AS until FROM link_identities i
-    LEFT JOIN (SELECT identity_id, min(since) AS since, max(until) AS until FROM link_mentions GROUP BY 1) s
-    USING (identity_id) ORDER BY identity_id
+# What Splink compares: each identity's values; when the accounts or tenancies it holds began
+# and ended (NULL for identities that hold none); and its companion, the person most often named
+# beside it in the same records (the other liable person on an account, a claimant's partner).
+FEATURES = """
+    WITH stays AS (
+        SELECT identity_id, min(since) AS since, max(until) AS until FROM link_mentions GROUP BY 1
+    ),
+    beside AS (
+        SELECT a.identity_id, b.identity_id AS other, sum(a.records) AS n
+        FROM link_mentions a JOIN link_mentions b ON a.source = b.source AND a.record = b.record
+             AND a.slot <> b.slot AND a.identity_id <> b.identity_id
+        GROUP BY ALL
+    ),
+    companion AS (
+        SELECT b.identity_id, first(o.full_name ORDER BY b.n DESC, o.full_name) AS companion
+        FROM beside b JOIN link_identities o ON o.identity_id = b.other GROUP BY 1
+    )
+    SELECT i.*, s.since, NULLIF(s.until, DATE '9999-12-31') AS until, c.companion
+    FROM link_identities i LEFT JOIN stays s USING (identity_id) LEFT JOIN companion c USING (identity_id)
+    ORDER BY identity_id
 """
 
 
@@ -155,7 +169,7 @@ def train_council(
     with open_warehouse(cfg.warehouse) as con:
         say("collecting the people every source names")
         counts = build_mentions(con, cfg, as_of)
-        identities = con.execute(IDENTITIES_WITH_STAYS).df()
+        identities = con.execute(FEATURES).df()
     say(f"training on {counts['identities']:,} identities")
     version = f"{as_of.isoformat()}-{now():%Y%m%dT%H%M%S}"
     folder = cfg.linkage.models_folder(cfg) / version
@@ -239,7 +253,7 @@ def _mode(
     """("incremental", the last run's as-of date) when the last run had the same fingerprint, on
     an earlier or the same date, no delivery it could have used arrived after it, and the last
     full relink is recent enough; ("full", None) otherwise."""
-    needed = ("link_runs", "link_identities", "link_pairs", "link_persons", "link_mentions")
+    needed = ("link_runs", "link_identities", "link_pairs", "link_persons", "link_mentions", "link_features")
     if full or not all(table_exists(con, t) for t in needed):
         return "full", None
     last = con.execute(
@@ -283,34 +297,36 @@ def link_council(
         started = now()
         fingerprint = _fingerprint(con, cfg, model)
         mode, after = _mode(con, cfg, fingerprint, as_of, full)
-        if mode == "incremental":
-            con.execute("CREATE OR REPLACE TEMP TABLE _before AS SELECT identity_id FROM link_identities")
         say("collecting the people every source names" + (f" (new since {after})" if after else ""))
         counts = build_mentions(con, cfg, as_of, after)
-        identities = con.execute(IDENTITIES_WITH_STAYS).df()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _features AS {FEATURES}")
+        identities = con.execute("SELECT * FROM _features").df()
         if mode == "incremental":
-            new = con.execute(
-                "SELECT identity_id FROM link_identities ANTI JOIN _before USING (identity_id)"
+            # new identities, and those whose stays or companion have changed, are scored again
+            fresh = con.execute(
+                "SELECT identity_id FROM (SELECT * FROM _features EXCEPT SELECT * FROM link_features)"
             ).df()["identity_id"]
-            say(f"scoring the pairs of {len(new):,} new identities")
-            scored = people.score_new(identities, new, model, keep_above)
+            say(f"scoring the pairs of {len(fresh):,} new or changed identities")
+            scored = people.score_new(identities, fresh, model, keep_above)
+            con.register("_fresh", fresh.to_frame())
             con.register("_new_pairs", scored.pairs)
-            con.execute("""
-                CREATE OR REPLACE TEMP TABLE _pairs AS
+            pairs = con.execute("""
                 SELECT p.* FROM link_pairs p
-                SEMI JOIN link_identities l ON l.identity_id = p.identity_id_l
-                SEMI JOIN link_identities r ON r.identity_id = p.identity_id_r
+                SEMI JOIN _features l ON l.identity_id = p.identity_id_l
+                SEMI JOIN _features r ON r.identity_id = p.identity_id_r
+                ANTI JOIN _fresh f1 ON f1.identity_id = p.identity_id_l
+                ANTI JOIN _fresh f2 ON f2.identity_id = p.identity_id_r
                 UNION ALL SELECT * FROM _new_pairs
-            """)
+            """).df()
             con.unregister("_new_pairs")
-            con.execute("DROP TABLE _before")
-            pairs = con.execute("SELECT * FROM _pairs").df()
-            new_identities = len(new)
+            con.unregister("_fresh")
+            new_identities = len(fresh)
         else:
             say(f"scoring pairs among {counts['identities']:,} identities")
             scored = people.score(identities, model, keep_above)
             pairs = scored.pairs
             new_identities = len(identities)
+        con.execute("CREATE OR REPLACE TABLE link_features AS SELECT * FROM _features; DROP TABLE _features")
         say("clustering and keeping person ids stable")
         clusters = people.cluster(identities, pairs, lk.cluster_at, overrides)
         con.register("_clusters", clusters)
@@ -324,7 +340,6 @@ def link_council(
         con.execute("CREATE OR REPLACE TABLE link_overrides AS SELECT * FROM _overrides")
         for name in ("_clusters", "_pairs_df", "_overrides"):
             con.unregister(name)
-        con.execute("DROP TABLE IF EXISTS _pairs")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _items AS SELECT identity_id AS item, cluster_id FROM clusters"
         )
