@@ -181,6 +181,12 @@ BENCHMARKS = {
 }
 
 
+LINK_FACTS = (
+    *("mode", "mention_rows", "mentions", "identities", "new_identities", "comparisons"),
+    *("pairs_scored", "persons", "households", "households_now"),
+)
+
+
 def run_once(args: list[str], out: Path) -> dict:
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     start = time.perf_counter()
@@ -215,11 +221,7 @@ def run_once(args: list[str], out: Path) -> dict:
         timings["stage_seconds"] = round((finished - started).total_seconds(), 2)
     for report in sorted(out.parent.glob("runs/*-link-*/linkage.json")):
         v = json.loads(report.read_text())
-        timings |= {
-            k: v[k]
-            for k in ("mode", "mention_rows", "mentions", "identities", "new_identities", "comparisons")
-            | {"pairs_scored", "persons", "households", "households_now"}
-        }
+        timings |= {k: v[k] for k in LINK_FACTS}
     if summary.is_file():
         s = json.loads(summary.read_text())
         timings["extract_rows"] = s["counts"]["extract_rows"]

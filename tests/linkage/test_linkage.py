@@ -82,6 +82,7 @@ def _ids(rows: list[tuple]) -> pd.DataFrame:
     df["full_name"] = df["forename_canon"] + " " + df["surname"]
     df["since"] = pd.NaT
     df["until"] = pd.NaT
+    df["companion"] = None
     return df
 
 

@@ -36,16 +36,21 @@ def stable_ids(
         SELECT cluster_id, id FROM best_cluster
         QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY n DESC, id) = 1
     """)
-    # a new id comes from the cluster's members, so that a fresh relink of the same data gives
-    # the same ids; one that an earlier run used (the other half of a split) is salted instead
+    # a new id comes from the cluster's first member (and the cluster, where two share one), so
+    # that a fresh relink of the same data gives the same ids; one that an earlier run used (the
+    # other half of a split) is salted instead
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _stable AS
-        WITH c AS (
-            SELECT c.cluster_id, h.id AS heir,
-                   '{prefix}' || substr(md5(min(c.item) || '|' || CAST(c.cluster_id AS VARCHAR)), 1, 15)
-                   AS fresh
+        WITH m AS (
+            SELECT c.cluster_id, h.id AS heir, min(c.item) AS first_item
             FROM {clusters} c LEFT JOIN _heir h USING (cluster_id) GROUP BY c.cluster_id, h.id
+        ),
+        c AS (
+            SELECT cluster_id, heir, '{prefix}' || substr(md5(first_item || CASE
+                       WHEN count(*) OVER (PARTITION BY first_item) > 1
+                       THEN '|' || CAST(cluster_id AS VARCHAR) ELSE '' END), 1, 15) AS fresh
+            FROM m
         )
         SELECT cluster_id, heir IS NOT NULL AS kept,
                coalesce(heir, CASE WHEN fresh IN (SELECT id FROM ({prev}) WHERE id IS NOT NULL)

@@ -10,6 +10,7 @@ records in front of a caseworker, while a missed link only leaves evidence out.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -20,6 +21,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -205,35 +208,64 @@ def score(identities: pd.DataFrame, model: Path, keep_above: float) -> Scored:
     return Scored(_plausible(pred, identities), int(sum(c["marginal_comparison_count"] for c in counts)))
 
 
-def score_new(identities: pd.DataFrame, new: pd.Series, model: Path, keep_above: float) -> Scored:
+def tf_columns(model: Path) -> list[str]:
+    """The columns whose term frequencies the model uses (from its JSON)."""
+    spec = json.loads(model.read_text(encoding="utf-8"))
+    cols = {
+        level["tf_adjustment_column"]
+        for comparison in spec["comparisons"]
+        for level in comparison["comparison_levels"]
+        if level.get("tf_adjustment_column")
+    }
+    return sorted(cols)
+
+
+def tf_table_sql(column: str, rel: str) -> str:
+    """A term-frequency lookup as Splink computes it (share of the non-null values)."""
+    return (
+        f'SELECT "{column}", CAST(count(*) AS DOUBLE) / (SELECT count("{column}") FROM {rel}) '
+        f'AS "tf_{column}" FROM {rel} WHERE "{column}" IS NOT NULL GROUP BY "{column}"'
+    )
+
+
+def score_new(
+    candidates: pd.DataFrame,
+    new: pd.Series,
+    model: Path,
+    keep_above: float,
+    term_frequencies: dict[str, pd.DataFrame],
+) -> Scored:
     """Only the pairs that involve a new identity: new against the rest and new among
     themselves (Splink's predict_between and predict_within), so that a night's cost grows with
-    what is new. Term frequencies are counted over every identity, as a full run counts them."""
-    from splink.internals.linker import Linker
+    what is new. `candidates` holds the new identities and any other that shares a blocking key
+    with one; term frequencies are counted over every identity, as a full run counts them."""
+    from splink import Linker
 
     _quiet()
-    is_new = identities["identity_id"].isin(new)
+    is_new = candidates["identity_id"].isin(new)
     db = _db()
-    everyone = db.register(identities, dataset_display_name="identities")
+    everyone = db.register(candidates, dataset_display_name="identities")
     linker = Linker(everyone, str(model), log_level=None)
-    for col in linker._settings_obj._term_frequency_columns:
-        linker.table_management.compute_tf_table(col.unquote().name)
-    fresh = db.register(identities[is_new], dataset_display_name="new")
-    rest = db.register(identities[~is_new], dataset_display_name="existing")
+    for col, table in term_frequencies.items():
+        linker.table_management.register_term_frequency_lookup(
+            db.register(table, dataset_display_name=f"tf_{col}"), col
+        )
+    fresh = db.register(candidates[is_new], dataset_display_name="new")
+    rest = db.register(candidates[~is_new], dataset_display_name="existing")
     parts = []
     if is_new.any():
-        parts.append(linker.inference.predict_within(fresh, threshold_match_probability=keep_above))
+        parts.append(linker.inference.predict_within(fresh))
         if (~is_new).any():
-            parts.append(
-                linker.inference.predict_between(rest, fresh, threshold_match_probability=keep_above)
-            )
+            parts.append(linker.inference.predict_between(rest, fresh))
     cols = ["identity_id_l", "identity_id_r", "match_weight", "match_probability"]
     pred = (
         pd.concat([p.as_pandas_dataframe()[cols] for p in parts], ignore_index=True)
         if parts
         else pd.DataFrame(columns=cols)
     )
-    return Scored(_plausible(pred, identities), len(pred))
+    compared = len(pred)
+    pred = pred[pred["match_probability"] >= keep_above]
+    return Scored(_plausible(pred, candidates), compared)
 
 
 MUST_WEIGHT = 1e6  # an analyst's must-link outweighs any score
@@ -254,8 +286,8 @@ def cluster(
         ["identity_id_l", "identity_id_r", "match_weight"],
     ]
     cannot = pd.DataFrame(columns=["a", "b"])
-    known = set(identities["identity_id"])
     if overrides is not None and len(overrides):
+        known = identities["identity_id"]
         o = overrides[overrides["identity_1"].isin(known) & overrides["identity_2"].isin(known)]
         a = o[["identity_1", "identity_2"]].min(axis=1)
         b = o[["identity_1", "identity_2"]].max(axis=1)
@@ -277,6 +309,12 @@ def cluster(
     return _separate(identities, edges, clusters, cannot) if len(cannot) else clusters
 
 
+def _positions(values: pd.Series, index: pd.Series) -> np.ndarray:
+    """Where each value is in index (hashed by Arrow: a large council has millions of ids)."""
+    found = pc.index_in(pa.array(values, pa.string()), value_set=pa.array(index, pa.string()))
+    return found.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(left.size, dtype=np.int8), (left, right)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
@@ -290,11 +328,11 @@ def anchored_clusters(identities: pd.DataFrame, edges: pd.DataFrame) -> pd.DataF
     without joins the person it is most strongly linked to; those linked only to others without
     a date of birth form people among themselves, and join a person through their strongest
     link to an identity that already joined one."""
-    ids = pd.Index(identities["identity_id"])
+    ids = identities["identity_id"]
     n = len(ids)
     has_dob = identities["dob"].notna().to_numpy()
-    left = ids.get_indexer(edges["identity_id_l"])
-    right = ids.get_indexer(edges["identity_id_r"])
+    left = _positions(edges["identity_id_l"], ids)
+    right = _positions(edges["identity_id_r"], ids)
     weight = edges["match_weight"].to_numpy()
     both = has_dob[left] & has_dob[right]
     label = _components(n, left[both], right[both])
@@ -323,7 +361,7 @@ def anchored_clusters(identities: pd.DataFrame, edges: pd.DataFrame) -> pd.DataF
     offset = label.max() + 1 if n else 0
     for i in np.flatnonzero(rest):
         label[i] = joins.get(free[i], offset + free[i])
-    return pd.DataFrame({"identity_id": ids.to_numpy(), "cluster_id": label.astype(np.int64)})
+    return pd.DataFrame({"identity_id": ids.reset_index(drop=True), "cluster_id": label.astype(np.int64)})
 
 
 def _separate(

@@ -32,6 +32,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from riskflag.config import CouncilConfig
 from riskflag.contracts.contract import load_contract
@@ -96,7 +97,8 @@ def build_mentions(
     kept = "source, record, slot, identity_id, uprn, first_seen, last_seen, records, since, until, died"
     new = f"SELECT {kept} FROM _m"
     merged = new if after is None else f"SELECT * FROM link_mentions UNION ALL {new}"
-    con.execute(f"""
+    if after is None or con.execute("SELECT count(*) FROM _m").fetchall()[0][0]:
+        con.execute(f"""
         CREATE OR REPLACE TABLE link_mentions AS
         SELECT source, record, slot, identity_id, uprn, min(first_seen) AS first_seen,
                max(last_seen) AS last_seen, sum(records)::BIGINT AS records, min(since) AS since,
@@ -126,6 +128,18 @@ def build_mentions(
         "addresses_matched": matched,
     }
 
+
+# The identities a new one can be compared with: any that shares a value some blocking rule
+# needs equal (the rules in people.py block on NI number, date of birth, UPRN or the full name,
+# each with more conditions), so that tonight's scoring reads a few thousand, not millions.
+CANDIDATES = """
+    WITH f AS (SELECT * FROM _features SEMI JOIN _fresh USING (identity_id))
+    SELECT * FROM _features WHERE identity_id IN (SELECT identity_id FROM _fresh)
+        OR nino IN (SELECT nino FROM f) OR dob IN (SELECT dob FROM f) OR uprn IN (SELECT uprn FROM f)
+        OR full_name IN (SELECT full_name FROM f)
+    ORDER BY identity_id
+"""
+PAIR_COLUMNS = ["identity_id_l", "identity_id_r", "match_weight", "match_probability", "plausible"]
 
 # What Splink compares: each identity's values; when the accounts or tenancies it holds began
 # and ended (NULL for identities that hold none); and its companion, the person most often named
@@ -300,46 +314,18 @@ def link_council(
         say("collecting the people every source names" + (f" (new since {after})" if after else ""))
         counts = build_mentions(con, cfg, as_of, after)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _features AS {FEATURES}")
-        identities = con.execute("SELECT * FROM _features").df()
-        if mode == "incremental":
-            # new identities, and those whose stays or companion have changed, are scored again
-            fresh = con.execute(
-                "SELECT identity_id FROM (SELECT * FROM _features EXCEPT SELECT * FROM link_features)"
-            ).df()["identity_id"]
-            say(f"scoring the pairs of {len(fresh):,} new or changed identities")
-            scored = people.score_new(identities, fresh, model, keep_above)
-            con.register("_fresh", fresh.to_frame())
-            con.register("_new_pairs", scored.pairs)
-            pairs = con.execute("""
-                SELECT p.* FROM link_pairs p
-                SEMI JOIN _features l ON l.identity_id = p.identity_id_l
-                SEMI JOIN _features r ON r.identity_id = p.identity_id_r
-                ANTI JOIN _fresh f1 ON f1.identity_id = p.identity_id_l
-                ANTI JOIN _fresh f2 ON f2.identity_id = p.identity_id_r
-                UNION ALL SELECT * FROM _new_pairs
-            """).df()
-            con.unregister("_new_pairs")
-            con.unregister("_fresh")
-            new_identities = len(fresh)
-        else:
+        if mode == "full":
             say(f"scoring pairs among {counts['identities']:,} identities")
-            scored = people.score(identities, model, keep_above)
-            pairs = scored.pairs
-            new_identities = len(identities)
-        con.execute("CREATE OR REPLACE TABLE link_features AS SELECT * FROM _features; DROP TABLE _features")
+            scored = _score_all(con, model, keep_above)
+            new_identities = counts["identities"]
+        else:
+            scored, new_identities = _score_changes(con, model, keep_above, say)
+        con.execute("DROP TABLE _features")
         say("clustering and keeping person ids stable")
-        clusters = people.cluster(identities, pairs, lk.cluster_at, overrides)
-        con.register("_clusters", clusters)
-        con.register("_pairs_df", pairs)
+        _cluster(con, lk.cluster_at, overrides, incremental=mode == "incremental")
         con.register("_overrides", overrides)
-        con.execute("CREATE OR REPLACE TEMP TABLE clusters AS SELECT * FROM _clusters")
-        con.execute(
-            "CREATE OR REPLACE TABLE link_pairs AS SELECT * FROM _pairs_df "
-            "ORDER BY identity_id_l, identity_id_r"
-        )
         con.execute("CREATE OR REPLACE TABLE link_overrides AS SELECT * FROM _overrides")
-        for name in ("_clusters", "_pairs_df", "_overrides"):
-            con.unregister(name)
+        con.unregister("_overrides")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _items AS SELECT identity_id AS item, cluster_id FROM clusters"
         )
@@ -357,8 +343,14 @@ def link_council(
             "FROM clusters c JOIN _stable s USING (cluster_id) ORDER BY c.identity_id"
         )
         con.execute("DROP TABLE _items; DROP TABLE _stable")
+        # a view: the join costs nothing until read, and is never out of step with its tables
+        kind = con.execute(
+            "SELECT table_type FROM information_schema.tables WHERE table_name = 'link_person_xref'"
+        ).fetchall()
+        if kind and kind[0][0] == "BASE TABLE":  # a table in warehouses linked by earlier versions
+            con.execute("DROP TABLE link_person_xref")
         con.execute("""
-            CREATE OR REPLACE TABLE link_person_xref AS
+            CREATE OR REPLACE VIEW link_person_xref AS
             SELECT m.source, m.record, m.slot, p.person_id, m.uprn, m.first_seen, m.last_seen, m.records,
                    w.best_weight
             FROM link_mentions m JOIN link_persons p USING (identity_id)
@@ -366,7 +358,6 @@ def link_council(
                 SELECT identity_id_l AS id, match_weight FROM link_pairs WHERE plausible
                 UNION ALL SELECT identity_id_r, match_weight FROM link_pairs WHERE plausible) GROUP BY id) w
               ON w.id = m.identity_id
-            ORDER BY m.source, m.record, m.slot, m.first_seen
         """)
         build_residence(con)
         households = build_households(con, run_id)
@@ -381,8 +372,129 @@ def link_council(
             [run_id, as_of, mode, str(model), fingerprint, new_identities, started, now()],
         )
         folder = cfg.output_folder / run_id
-        summary.outputs = _write_outputs(con, folder, summary, lk.review_band, lk.cluster_at)
+        scope = "link_pairs" if mode == "full" else "_scored"
+        summary.outputs = _write_outputs(con, folder, summary, lk.review_band, lk.cluster_at, scope)
     return summary
+
+
+def _score_all(con: duckdb.DuckDBPyConnection, model: Path, keep_above: float) -> people.Scored:
+    """Every candidate pair among _features scored: link_pairs and link_features anew."""
+    scored = people.score(con.execute("SELECT * FROM _features").df(), model, keep_above)
+    con.register("_p", scored.pairs)
+    con.execute("CREATE OR REPLACE TABLE link_pairs AS SELECT * FROM _p")
+    con.unregister("_p")
+    con.execute("CREATE OR REPLACE TABLE link_features AS SELECT * FROM _features")
+    return scored
+
+
+def _score_changes(
+    con: duckdb.DuckDBPyConnection, model: Path, keep_above: float, say: Say
+) -> tuple[people.Scored, int]:
+    """New identities, and those whose stays or companion changed, scored against everyone;
+    link_pairs and link_features updated in place. Leaves _changed (every identity new, changed
+    or gone: where clustering must look again) and _scored (tonight's pairs, for review)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _fresh AS "
+        "SELECT identity_id FROM (SELECT * FROM _features EXCEPT SELECT * FROM link_features)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _changed AS SELECT identity_id FROM _fresh UNION "
+        "SELECT identity_id FROM link_features ANTI JOIN _features USING (identity_id)"
+    )
+    fresh = con.execute("SELECT identity_id FROM _fresh").df()["identity_id"]
+    say(f"scoring the pairs of {len(fresh):,} new or changed identities")
+    if len(fresh):
+        candidates = con.execute(CANDIDATES).df()
+        tf = {c: con.execute(people.tf_table_sql(c, "_features")).df() for c in people.tf_columns(model)}
+        scored = people.score_new(candidates, fresh, model, keep_above, tf)
+    else:
+        scored = people.Scored(pd.DataFrame(columns=PAIR_COLUMNS), 0)
+    con.register("_p", scored.pairs)
+    con.execute("CREATE OR REPLACE TEMP TABLE _scored AS SELECT * FROM _p")
+    con.unregister("_p")
+    con.execute("""
+        DELETE FROM link_pairs WHERE identity_id_l IN (SELECT identity_id FROM _changed)
+            OR identity_id_r IN (SELECT identity_id FROM _changed);
+        INSERT INTO link_pairs SELECT * FROM _scored;
+        DELETE FROM link_features WHERE identity_id IN (SELECT identity_id FROM _changed);
+        INSERT INTO link_features SELECT * FROM _features SEMI JOIN _fresh USING (identity_id);
+        DROP TABLE _fresh
+    """)
+    return scored, len(fresh)
+
+
+def _cluster(
+    con: duckdb.DuckDBPyConnection, cluster_at: float, overrides: pd.DataFrame, incremental: bool
+) -> None:
+    """TEMP TABLE clusters (identity_id, cluster_id): people from link_pairs and the overrides.
+
+    Clustering decides each connected part of the graph of links on its own, so an incremental
+    run re-forms only the parts that hold an identity new, changed or gone, or one in a decision
+    the analyst has changed, together with everyone who was in a person with one of those; every
+    other person is kept as the last run formed it. The result is the full clustering."""
+    links = (
+        "SELECT identity_id_l AS a, identity_id_r AS b FROM link_pairs "
+        f"WHERE plausible AND match_probability >= {cluster_at}"
+    )
+    if not incremental:
+        nodes = con.execute("SELECT identity_id, dob FROM link_features ORDER BY identity_id").df()
+        pairs = con.execute("SELECT * FROM link_pairs").df()
+        con.register("_c", people.cluster(nodes, pairs, cluster_at, overrides))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE clusters AS "
+            "SELECT identity_id, CAST(cluster_id AS VARCHAR) AS cluster_id FROM _c"
+        )
+        con.unregister("_c")
+        return
+    con.register("_o", overrides)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _edges AS
+        SELECT a, b FROM ({links}) UNION ALL SELECT b, a FROM ({links})
+        UNION ALL SELECT identity_1, identity_2 FROM _o WHERE decision = 'must_link'
+        UNION ALL SELECT identity_2, identity_1 FROM _o WHERE decision = 'must_link'
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _affected AS
+        WITH RECURSIVE decided AS (
+            SELECT identity_1 AS a, identity_2 AS b FROM (
+                (SELECT identity_1, identity_2, decision FROM _o EXCEPT
+                 SELECT identity_1, identity_2, decision FROM link_overrides)
+                UNION ALL
+                (SELECT identity_1, identity_2, decision FROM link_overrides EXCEPT
+                 SELECT identity_1, identity_2, decision FROM _o))
+        ),
+        seeds AS (
+            SELECT identity_id FROM _changed UNION SELECT a FROM decided UNION SELECT b FROM decided
+        ),
+        was_with AS (
+            SELECT identity_id FROM link_persons
+            WHERE person_id IN (SELECT person_id FROM link_persons SEMI JOIN seeds USING (identity_id))
+        ),
+        reach(identity_id) AS (
+            SELECT identity_id FROM seeds UNION SELECT identity_id FROM was_with
+            UNION SELECT e.b FROM reach r JOIN _edges e ON e.a = r.identity_id
+        )
+        SELECT identity_id FROM reach SEMI JOIN link_features USING (identity_id)
+    """)
+    nodes = con.execute(
+        "SELECT identity_id, dob FROM link_features SEMI JOIN _affected USING (identity_id) "
+        "ORDER BY identity_id"
+    ).df()
+    pairs = con.execute("""
+        SELECT p.* FROM link_pairs p SEMI JOIN _affected l ON l.identity_id = p.identity_id_l
+        SEMI JOIN _affected r ON r.identity_id = p.identity_id_r
+    """).df()
+    con.register("_c", people.cluster(nodes, pairs, cluster_at, overrides))
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE clusters AS
+        SELECT identity_id, 'N' || cluster_id AS cluster_id FROM _c
+        UNION ALL
+        SELECT p.identity_id, 'K' || p.person_id FROM link_persons p
+        SEMI JOIN link_features USING (identity_id) ANTI JOIN _affected USING (identity_id)
+    """)
+    con.unregister("_c")
+    con.unregister("_o")
+    con.execute("DROP TABLE _affected; DROP TABLE _changed; DROP TABLE _edges")
 
 
 def build_residence(con: duckdb.DuckDBPyConnection) -> None:
@@ -539,9 +651,12 @@ def _write_outputs(
     summary: LinkSummary,
     band: tuple[float, float],
     cluster_at: float,
+    scope: str = "link_pairs",
 ) -> dict[str, str]:
     """linkage.json (counts only), review.csv (names: as protected as the extracts) and the
-    manifest, into a .partial folder renamed into place."""
+    manifest, into a .partial folder renamed into place. The review holds the undecided uncertain
+    pairs among `scope`: every pair after a full relink, the pairs scored tonight after an
+    incremental run (the earlier ones are in earlier runs' review files)."""
     tmp = folder.with_name(folder.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -551,7 +666,7 @@ def _write_outputs(
         SELECT round(p.match_probability, 4), round(p.match_weight, 2), p.plausible,
                l.forename, l.surname, l.dob, l.nino, l.uprn, r.forename, r.surname, r.dob, r.nino, r.uprn,
                p.identity_id_l, p.identity_id_r
-        FROM link_pairs p JOIN link_identities l ON l.identity_id = p.identity_id_l
+        FROM {scope} p JOIN link_identities l ON l.identity_id = p.identity_id_l
         JOIN link_identities r ON r.identity_id = p.identity_id_r
         ANTI JOIN link_overrides o ON o.identity_1 = p.identity_id_l AND o.identity_2 = p.identity_id_r
         WHERE (p.match_probability >= {band[0]} AND p.match_probability < {band[1]}
