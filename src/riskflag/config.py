@@ -132,6 +132,49 @@ class LinkageConfig(Strict):
         return self.models if self.models.is_absolute() else cfg.output_folder / self.models
 
 
+class Gates(Strict):
+    """What a challenger model must show before `riskflag promote` makes it the champion."""
+
+    auc_margin: float = Field(
+        default=0.01, ge=0, description="AUC may be at most this much below the champion's on the same period"
+    )
+    precision_margin: float = Field(
+        default=0.02, ge=0, description="precision at capacity may be at most this much below the champion's"
+    )
+    observed_over_expected: tuple[float, float] = (0.85, 1.15)
+    calibration_slope: tuple[float, float] = (0.8, 1.2)
+    fairness_recall_ratio: tuple[float, float] = Field(
+        default=(0.8, 1.25),
+        description="each group's recall at capacity over the largest group's (groups large enough to judge)",
+    )
+
+
+class ModelConfig(Strict):
+    """How the household-risk model is trained, tracked and promoted."""
+
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; default a SQLite store under output_folder/mlflow",
+    )
+    registered_name: str | None = Field(
+        default=None, description="default riskflag-<council code>-<horizon>d"
+    )
+    max_as_of_dates: int = Field(
+        default=24, ge=6, le=120, description="monthly as-of dates a training job uses"
+    )
+    negative_fraction: float = Field(
+        default=0.3, gt=0, le=1, description="share of non-approaching household-dates kept for training"
+    )
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=4, le=255)
+    max_depth: int = Field(default=6, ge=2, le=12, description="bounded: explanations cost grows with depth")
+    min_child_samples: int = Field(default=200, ge=10)
+    max_rounds: int = Field(default=600, ge=10)
+    early_stopping_rounds: int = Field(default=40, ge=5)
+    seed: int = 7
+    gates: Gates = Gates()
+
+
 class CouncilConfig(Strict):
     """One council's settings. `path` is the file it came from, for messages that name it."""
 
@@ -142,6 +185,7 @@ class CouncilConfig(Strict):
     teams: list[Team] = Field(min_length=1)
     sources: dict[str, SourceConfig]
     linkage: LinkageConfig = LinkageConfig()
+    model: ModelConfig = ModelConfig()
     _path: Path | None = PrivateAttr(default=None)
 
     @property
@@ -151,6 +195,15 @@ class CouncilConfig(Strict):
     @property
     def warehouse(self) -> Path:
         return self.output_folder / "warehouse.duckdb"
+
+    @property
+    def tracking_uri(self) -> str:
+        default = self.output_folder / "mlflow" / "mlflow.db"
+        return self.model.tracking_uri or f"sqlite:///{default.as_posix()}"
+
+    @property
+    def registered_name(self) -> str:
+        return self.model.registered_name or f"riskflag-{self.council.code.lower()}-{self.horizon_days}d"
 
     @field_validator("sources")
     @classmethod

@@ -1,0 +1,631 @@
+"""Household features, cohorts and labels at as-of dates, from the warehouse's history and the
+linkage. All of it SQL run by DuckDB, over tables the earlier stages wrote.
+
+Time discipline: a feature at as-of date t uses only rows the council knew by t (`known`: the
+date the source system recorded them, its contract's known-date field, and never later than the
+day riskflag received them), and of a record that later deliveries changed (a case that closed)
+only the version current at t. A history extract delivered at go-live therefore still gives
+features at earlier dates: its rows say when the council knew them. Reference data (the
+gazetteer, deprivation) is taken as it now stands. Labels look forward from t and use
+everything. Equality fields (sex,
+ethnicity, disability, age) are never features; a member's date of birth is used only to count
+the children in a household.
+
+The unit is the household at t (`link_household_members`): the people living at one UPRN. The
+cohort is every household in the council-tax base (an open account at its UPRN in the snapshot
+known at t), less households with an open homelessness case, in temporary accommodation, or with
+a member or household reference under an upheld objection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import duckdb
+
+from riskflag.contracts.contract import load_contract
+from riskflag.errors import UserError
+from riskflag.ingest.warehouse import table_exists
+
+STAGES = ("none", "reminder", "final_notice", "summons", "liability_order", "enforcement_agent")
+FAR = "DATE '9999-12-31'"
+
+# the features, in the order the model sees them; each is documented where it is computed
+FEATURES: tuple[str, ...] = (
+    "members", "children", "adults", "single_adult_with_children", "lives_alone",
+    "members_change_6m", "moved_in_12m", "not_on_council_tax",
+    "ct_arrears", "ct_arrears_1m", "ct_arrears_3m", "ct_arrears_6m", "ct_arrears_12m",
+    "ct_arrears_change_3m", "ct_arrears_max_12m", "ct_months_in_arrears_12m",
+    "ct_stage", "ct_stage_max_12m", "ct_single_person_discount", "ct_discount_started_6m",
+    "ct_reduction_weekly",
+    "social_tenancy", "introductory_tenancy", "rent_arrears", "rent_arrears_weeks",
+    "rent_arrears_change_3m", "rent_arrears_weeks_max_12m", "nosp_12m", "possession_order_12m",
+    "eviction_date_set", "days_since_nosp",
+    "housing_benefit_weekly", "universal_credit", "claim_live", "live_claims", "benefit_cap_12m",
+    "benefit_cap_3m",
+    "suspension_12m", "non_dependant_deduction_12m", "overpayment_12m", "claim_ended_3m",
+    "days_since_benefit_event", "private_renter_on_hb",
+    "prior_approaches", "days_since_approach",
+    "referrals_12m", "open_referral", "child_protection_12m", "days_since_referral",
+    "open_care_episode", "care_mental_health_or_substance",
+    "asb_12m", "asb_perpetrator_12m", "asb_victim_12m", "asb_domestic_12m",
+    "persistent_absence", "suspensions_12m", "exclusion_12m", "free_school_meals",
+    "bereavement_12m", "imd_decile", "services_12m",
+)  # fmt: skip
+
+
+def _days(a: str, b: str) -> str:
+    return f"datediff('day', {a}, {b})"
+
+
+# when the council knew a row, where the contract's known-date field does not say
+KNOWN_OTHERWISE = {
+    "education": "CAST("
+    + "make_date(CAST(substr(term, 1, 4) AS INTEGER) + CASE WHEN term LIKE '%AUT' THEN 0 "
+    "ELSE 1 END, CASE WHEN term LIKE '%AUT' THEN 9 WHEN term LIKE '%SPR' THEN 1 ELSE 4 END, 1)"
+    " + INTERVAL 120 DAY AS DATE)",  # a term's record is complete when the term ends
+}
+
+
+def known(source: str, alias: str = "") -> str:
+    """SQL: the day the council knew a row of source (never after riskflag received it)."""
+    c = load_contract(source)
+    a = f"{alias}." if alias else ""
+    field = f'{a}"{c.known_date_field}"' if c.known_date_field else KNOWN_OTHERWISE.get(source)
+    if field and alias and source in KNOWN_OTHERWISE:
+        field = field.replace("term", f"{a}term")
+    return f"least({a}_delivered_on, coalesce({field}, {a}_delivered_on))" if field else f"{a}_delivered_on"
+
+
+def versions(source: str) -> str:
+    """Every version of a source's records with when the council knew it (known_from) and when a
+    later version replaced it (known_until; NULL while it is the latest)."""
+    c = load_contract(source)
+    key = ", ".join(f'"{k}"' for k in c.key) or "_file, _row"
+    return (
+        f"SELECT *, lead(known_from) OVER (PARTITION BY {key} "
+        "ORDER BY known_from, _delivered_on, _file, _row) "
+        f"AS known_until FROM (SELECT *, {known(source)} AS known_from FROM history_{source})"
+    )
+
+
+def _current(alias: str = "v") -> str:
+    """The version of a record current at a.as_of."""
+    return f"{alias}.known_from <= a.as_of AND ({alias}.known_until IS NULL OR {alias}.known_until > a.as_of)"
+
+
+def _has(con: duckdb.DuckDBPyConnection, source: str) -> bool:
+    return table_exists(con, f"history_{source}")
+
+
+def build(
+    con: duckdb.DuckDBPyConnection,
+    as_of: Sequence[date],
+    horizon_days: int | None = None,
+    out: str = "features",
+) -> None:
+    """Write TEMP TABLE `out`: one row per household in the cohort at each as-of date, with the
+    features (FEATURES) and, given a horizon, the label and whether it is censored."""
+    for needed in ("link_household_members", "link_person_xref", "history_council_tax", "history_llpg"):
+        if not table_exists(con, needed):
+            raise UserError(
+                f"the warehouse has no {needed}: run `riskflag validate` and `riskflag link run` first"
+            )
+    dates = ", ".join(f"(DATE '{d.isoformat()}')" for d in sorted(set(as_of)))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _asof AS SELECT * FROM (VALUES {dates}) t(as_of)")
+    for source in ("homelessness_cases", "childrens_services", "adult_social_care", "objections"):
+        if _has(con, source):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _v_{source} AS {versions(source)}")
+    _members(con)
+    _cohort(con)
+    parts = [
+        _composition(con),
+        _council_tax(con),
+        _rent(con),
+        _benefits(con),
+        _cases(con),
+        _children(con),
+        _care(con),
+        _asb(con),
+        _education(con),
+        _bereavement(con),
+        area := _area(con),
+    ]
+    joins = " ".join(f"LEFT JOIN {p} USING (as_of, household_id)" for p in parts if p)
+    derived = {
+        "private_renter_on_hb": (
+            "(coalesce(housing_benefit_weekly, 0) > 0 AND coalesce(social_tenancy, 0) = 0)"
+        ),
+        "imd_decile": "imd_decile",  # unknown stays unknown
+    }
+    cols = ", ".join(
+        f"({derived[f]})::DOUBLE AS {f}" if f in derived else f"coalesce({f}, 0)::DOUBLE AS {f}"
+        for f in FEATURES
+        if f != "services_12m"
+    )
+    active = " + ".join(
+        f"(coalesce({f}, 0) > 0)::INTEGER"
+        for f in ("ct_arrears", "rent_arrears", "benefit_cap_12m", "suspension_12m", "referrals_12m",
+                  "open_care_episode", "asb_12m", "suspensions_12m", "prior_approaches")
+    )  # fmt: skip
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _feat AS
+        SELECT c.as_of, c.household_id, c.uprn, {"ward" if area else "NULL::VARCHAR AS ward"}, {cols},
+               ({active})::DOUBLE AS services_12m
+        FROM _cohort c {joins}
+    """)
+    if horizon_days is not None:
+        _labels(con, horizon_days)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {out} AS
+            SELECT f.*, l.label, l.censored FROM _feat f JOIN _labels l USING (as_of, household_id)
+            ORDER BY as_of, household_id
+        """)
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM _feat ORDER BY as_of, household_id")
+    for t in ("_feat", *[p for p in parts if p]):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+def _members(con: duckdb.DuckDBPyConnection) -> None:
+    """_members (as_of, household_id, person_id, uprn): who lived where at each date; _person_dob."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _members AS
+        SELECT a.as_of, m.household_id, m.person_id, m.uprn
+        FROM _asof a JOIN link_household_members m
+          ON m.valid_from <= a.as_of AND (m.valid_to IS NULL OR m.valid_to > a.as_of)
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _person_dob AS
+        SELECT p.person_id, mode(CAST(i.dob AS DATE)) AS dob
+        FROM link_persons p JOIN link_identities i USING (identity_id) WHERE i.dob IS NOT NULL GROUP BY 1
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _records AS
+        SELECT DISTINCT m.as_of, m.household_id, x.source, x.record
+        FROM _members m JOIN link_person_xref x USING (person_id)
+    """)
+
+
+def _cohort(con: duckdb.DuckDBPyConnection) -> None:
+    """_snap (as_of, snapshot): the newest council-tax snapshot known at each date;
+    _cohort (as_of, household_id, uprn): the households in the council-tax base, less those an
+    open homelessness case, temporary accommodation or an upheld objection exclude."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _ct AS
+        SELECT uprn, balance_date, """
+        + known("council_tax")
+        + """ AS known_on, sum(arrears) AS arrears,
+               max(CASE recovery_stage """
+        + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES))
+        + """ END) AS stage,
+               bool_or(single_person_discount) AS spd, sum(coalesce(ctr_weekly, 0)) AS ctr,
+               bool_or(account_end IS NULL OR account_end > balance_date) AS open_account
+        FROM history_council_tax GROUP BY ALL
+    """
+    )
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _snap AS
+        SELECT a.as_of, max(c.balance_date) AS snapshot FROM _asof a
+        JOIN (SELECT DISTINCT balance_date, known_on FROM _ct) c ON c.known_on <= a.as_of
+            AND c.balance_date <= a.as_of
+        GROUP BY a.as_of
+    """)
+    excluded = ["SELECT NULL::DATE AS as_of, NULL::VARCHAR AS household_id WHERE false"]
+    if _has(con, "homelessness_cases"):
+        excluded.append(f"""
+            SELECT DISTINCT a.as_of, r.household_id FROM _asof a
+            JOIN _records r ON r.as_of = a.as_of AND r.source = 'homelessness_cases'
+            JOIN _v_homelessness_cases v ON CAST(v.case_ref AS VARCHAR) = r.record AND {_current()}
+            WHERE v.approach_date <= a.as_of AND (v.close_date IS NULL OR v.close_date > a.as_of)
+              AND coalesce(v.outcome, 'open') = 'open'
+        """)
+    if _has(con, "rent_accounts"):
+        excluded.append(f"""
+            SELECT DISTINCT m.as_of, m.household_id FROM _members m
+            JOIN history_rent_accounts r ON r.uprn = m.uprn AND {known("rent_accounts", "r")} <= m.as_of
+              AND r.snapshot_date <= m.as_of AND r.snapshot_date > m.as_of - INTERVAL 40 DAY
+            WHERE r.tenancy_type = 'temporary_accommodation'
+              AND (r.tenancy_end IS NULL OR r.tenancy_end > m.as_of)
+        """)
+    if _has(con, "objections"):
+        excluded.append(f"""
+            SELECT DISTINCT r.as_of, r.household_id FROM _records r
+            JOIN _asof a USING (as_of)
+            JOIN _v_objections v ON r.source = 'objections' AND CAST(v.objection_ref AS VARCHAR) = r.record
+              AND {_current()} WHERE v.status = 'upheld'
+            UNION
+            SELECT DISTINCT a.as_of, v.household_ref FROM _asof a
+            JOIN _v_objections v ON {_current()} WHERE v.status = 'upheld' AND v.household_ref IS NOT NULL
+        """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _cohort AS
+        SELECT DISTINCT m.as_of, m.household_id, m.uprn
+        FROM _members m JOIN _snap s USING (as_of)
+        JOIN _ct c ON c.uprn = m.uprn AND c.balance_date = s.snapshot AND c.known_on <= m.as_of
+            AND c.open_account
+        ANTI JOIN ({" UNION ".join(excluded)}) x USING (as_of, household_id)
+    """)
+
+
+def _composition(con: duckdb.DuckDBPyConnection) -> str:
+    """How many people live in the household, how many are children (under 18 by a date of
+    birth on record), whether one adult lives alone or alone with children; how the number of
+    people at the property has changed over 6 months (someone left, someone arrived), whether
+    the household moved in within the year, and how many members no council-tax account at the
+    property names (people staying with the account holders)."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _f_composition AS
+        WITH base AS (
+            SELECT as_of, household_id, any_value(uprn) AS uprn, count(*) AS members,
+                   count(*) FILTER (WHERE d.dob > as_of - INTERVAL 18 YEAR) AS children
+            FROM _members m LEFT JOIN _person_dob d USING (person_id)
+            SEMI JOIN _cohort USING (as_of, household_id) GROUP BY ALL
+        ),
+        before AS (
+            SELECT b.as_of, b.household_id, count(h.person_id) AS members_then FROM base b
+            LEFT JOIN link_household_members h ON h.uprn = b.uprn
+              AND h.valid_from <= b.as_of - INTERVAL 182 DAY
+              AND (h.valid_to IS NULL OR h.valid_to > b.as_of - INTERVAL 182 DAY)
+            GROUP BY ALL
+        ),
+        began AS (SELECT household_id, valid_from FROM link_households),
+        named AS (
+            SELECT DISTINCT m.as_of, m.household_id, m.person_id FROM _members m
+            JOIN link_persons p ON p.person_id = m.person_id
+            JOIN link_mentions c ON c.identity_id = p.identity_id AND c.source = 'council_tax'
+                AND c.uprn = m.uprn
+              AND c.first_seen <= m.as_of AND c.last_seen >= m.as_of - INTERVAL 62 DAY
+        ),
+        unnamed AS (
+            SELECT m.as_of, m.household_id, count(*) AS not_on_council_tax FROM _members m
+            ANTI JOIN named USING (as_of, household_id, person_id) GROUP BY ALL
+        )
+        SELECT b.as_of, b.household_id, b.members, b.children, b.members - b.children AS adults,
+               (b.members - b.children = 1 AND b.children > 0)::INTEGER AS single_adult_with_children,
+               (b.members = 1)::INTEGER AS lives_alone,
+               b.members - coalesce(p.members_then, 0) AS members_change_6m,
+               (g.valid_from > b.as_of - INTERVAL 365 DAY)::INTEGER AS moved_in_12m,
+               coalesce(u.not_on_council_tax, 0) AS not_on_council_tax
+        FROM base b LEFT JOIN before p USING (as_of, household_id) LEFT JOIN began g USING (household_id)
+        LEFT JOIN unnamed u USING (as_of, household_id)
+    """)
+    return "_f_composition"
+
+
+def _council_tax(con: duckdb.DuckDBPyConnection) -> str:
+    """The property's council-tax arrears now and 1, 3, 6 and 12 months ago, their change and
+    peak, how many of the last 12 month-end snapshots showed arrears, the recovery stage reached
+    (0 none to 5 enforcement agent) now and at worst, single person discount and council tax
+    reduction. Each snapshot as riskflag had it at the as-of date."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _f_council_tax AS
+        WITH s AS (
+            SELECT c.as_of, c.household_id, k.balance_date, k.arrears, k.stage, k.spd, k.ctr,
+                   date_diff('month', k.balance_date, s.snapshot) AS back
+            FROM _cohort c JOIN _snap s USING (as_of)
+            JOIN _ct k ON k.uprn = c.uprn AND k.known_on <= c.as_of
+              AND k.balance_date BETWEEN s.snapshot - INTERVAL 12 MONTH AND s.snapshot
+            QUALIFY row_number() OVER (PARTITION BY c.as_of, c.household_id,
+                k.balance_date ORDER BY k.known_on DESC) = 1
+        )
+        SELECT as_of, household_id,
+               max(arrears) FILTER (WHERE back = 0) AS ct_arrears,
+               max(arrears) FILTER (WHERE back = 1) AS ct_arrears_1m,
+               max(arrears) FILTER (WHERE back = 3) AS ct_arrears_3m,
+               max(arrears) FILTER (WHERE back = 6) AS ct_arrears_6m,
+               max(arrears) FILTER (WHERE back = 12) AS ct_arrears_12m,
+               coalesce(max(arrears) FILTER (WHERE back = 0), 0) - coalesce(max(arrears)
+                   FILTER (WHERE back = 3), 0)
+                   AS ct_arrears_change_3m,
+               max(arrears) AS ct_arrears_max_12m,
+               count(*) FILTER (WHERE arrears > 0 AND back < 12) AS ct_months_in_arrears_12m,
+               max(stage) FILTER (WHERE back = 0) AS ct_stage,
+               max(stage) AS ct_stage_max_12m,
+               max(spd::INTEGER) FILTER (WHERE back = 0) AS ct_single_person_discount,
+               (coalesce(max(spd::INTEGER) FILTER (WHERE back = 0), 0) = 1
+                AND coalesce(max(spd::INTEGER) FILTER (WHERE back = 6), 1) = 0)::INTEGER
+                    AS ct_discount_started_6m,
+               max(ctr) FILTER (WHERE back = 0) AS ct_reduction_weekly
+        FROM s GROUP BY ALL
+    """)
+    return "_f_council_tax"
+
+
+def _rent(con: duckdb.DuckDBPyConnection) -> str | None:
+    """A council tenancy at the property: introductory or secure, arrears now (in pounds and in
+    weeks of rent), their change over 3 months and worst in 12, a Notice of Seeking Possession or
+    a possession order dated in the last year, an eviction date set, days since the notice."""
+    if not _has(con, "rent_accounts"):
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _f_rent AS
+        WITH r AS (
+            SELECT c.as_of, c.household_id, r.*, date_diff('month', r.snapshot_date, c.as_of) AS back
+            FROM _cohort c JOIN history_rent_accounts r ON r.uprn = c.uprn
+                AND {known("rent_accounts", "r")} <= c.as_of
+              AND r.snapshot_date BETWEEN c.as_of - INTERVAL 13 MONTH AND c.as_of
+            QUALIFY row_number() OVER (PARTITION BY c.as_of, c.household_id, r.tenancy_ref, r.snapshot_date
+                                       ORDER BY r._delivered_on DESC, r._file DESC, r._row DESC) = 1
+        ),
+        latest AS (SELECT as_of, household_id, max(snapshot_date) AS snap FROM r GROUP BY ALL)
+        SELECT r.as_of, r.household_id,
+               max((r.snapshot_date = l.snap AND (r.tenancy_end IS NULL OR r.tenancy_end > r.as_of))::INTEGER)
+                   AS social_tenancy,
+               max((r.snapshot_date = l.snap AND r.tenancy_type = 'introductory')::INTEGER)
+                   AS introductory_tenancy,
+               sum(r.arrears) FILTER (WHERE r.snapshot_date = l.snap) AS rent_arrears,
+               sum(r.arrears / nullif(r.weekly_rent, 0)) FILTER (WHERE r.snapshot_date = l.snap)
+                   AS rent_arrears_weeks,
+               coalesce(sum(r.arrears) FILTER (WHERE r.snapshot_date = l.snap), 0)
+                 - coalesce(sum(r.arrears) FILTER (WHERE r.back = date_diff('month', l.snap, r.as_of) + 3), 0)
+                   AS rent_arrears_change_3m,
+               max(r.arrears / nullif(r.weekly_rent, 0)) AS rent_arrears_weeks_max_12m,
+               max((r.nosp_date > r.as_of - INTERVAL 365 DAY AND r.nosp_date <= r.as_of)::INTEGER)
+                   AS nosp_12m,
+               max((r.possession_order_date > r.as_of - INTERVAL 365 DAY
+                    AND r.possession_order_date <= r.as_of)::INTEGER) AS possession_order_12m,
+               max((r.eviction_date > r.as_of)::INTEGER) AS eviction_date_set,
+               min({_days("r.nosp_date", "r.as_of")}) FILTER (WHERE r.nosp_date <= r.as_of) AS days_since_nosp
+        FROM r JOIN latest l USING (as_of, household_id) GROUP BY ALL
+    """)
+    return "_f_rent"
+
+
+def _benefits(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The household's benefit claims (claimant or partner a member): weekly housing benefit and
+    Universal Credit as the latest event says, whether a claim is live, benefit cap, suspension,
+    non-dependant deduction, overpayment and claim-end events in the last 3 or 12 months, days
+    since the latest event, and housing benefit without a council tenancy (a private renter)."""
+    if not _has(con, "benefits"):
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _f_benefits AS
+        WITH e AS (
+            SELECT r.as_of, r.household_id, b.claim_ref, b.event_type, b.event_date, b.hb_weekly,
+                b.universal_credit
+            FROM _records r JOIN history_benefits b ON r.source = 'benefits' AND CAST(b.claim_ref
+                AS VARCHAR) = r.record
+            WHERE {known("benefits", "b")} <= r.as_of AND b.event_date <= r.as_of
+        ),
+        last AS (
+            SELECT as_of, household_id, claim_ref, arg_max(event_type, event_date) AS last_type,
+                   arg_max(hb_weekly, event_date) AS hb, arg_max(universal_credit::INTEGER, event_date) AS uc
+            FROM e GROUP BY ALL
+        ),
+        claims AS (
+            SELECT as_of, household_id, sum(hb) FILTER (WHERE last_type <> 'claim_end')
+                AS housing_benefit_weekly,
+                   max(uc) FILTER (WHERE last_type <> 'claim_end') AS universal_credit,
+                   max((last_type <> 'claim_end')::INTEGER) AS claim_live,
+                   count(*) FILTER (WHERE last_type <> 'claim_end') AS live_claims
+            FROM last GROUP BY ALL
+        ),
+        events AS (
+            SELECT as_of, household_id,
+                   count(*) FILTER (WHERE event_type = 'benefit_cap'
+                       AND event_date > as_of - INTERVAL 365 DAY) AS benefit_cap_12m,
+                   count(*) FILTER (WHERE event_type = 'benefit_cap'
+                       AND event_date > as_of - INTERVAL 91 DAY) AS benefit_cap_3m,
+                   count(*) FILTER (WHERE event_type = 'suspension'
+                       AND event_date > as_of - INTERVAL 365 DAY) AS suspension_12m,
+                   count(*) FILTER (WHERE event_type = 'non_dependant_deduction'
+                       AND event_date > as_of - INTERVAL 365 DAY)
+                       AS non_dependant_deduction_12m,
+                   count(*) FILTER (WHERE event_type = 'overpayment'
+                       AND event_date > as_of - INTERVAL 365 DAY) AS overpayment_12m,
+                   count(*) FILTER (WHERE event_type = 'claim_end'
+                       AND event_date > as_of - INTERVAL 91 DAY) AS claim_ended_3m,
+                   min({_days("event_date", "as_of")}) AS days_since_benefit_event
+            FROM e GROUP BY ALL
+        )
+        SELECT * FROM claims FULL JOIN events USING (as_of, household_id)
+    """)
+    return "_f_benefits"
+
+
+def _cases(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Earlier homelessness approaches by any member, and days since the latest."""
+    if not _has(con, "homelessness_cases"):
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _f_cases AS
+        SELECT r.as_of, r.household_id, count(DISTINCT v.case_ref) AS prior_approaches,
+               min({_days("v.approach_date", "r.as_of")}) AS days_since_approach
+        FROM _records r JOIN _asof a USING (as_of)
+        JOIN _v_homelessness_cases v ON r.source = 'homelessness_cases' AND CAST(v.case_ref
+            AS VARCHAR) = r.record
+          AND {_current()}
+        WHERE v.approach_date <= r.as_of GROUP BY ALL
+    """)
+    return "_f_cases"
+
+
+def _children(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Children's services referrals naming a member (child or carer) in the last year, one open
+    now, a child protection referral in the last year, days since the latest referral."""
+    if not _has(con, "childrens_services"):
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _f_children AS
+        SELECT r.as_of, r.household_id,
+               count(DISTINCT v.referral_ref) FILTER (WHERE v.referral_date > r.as_of - INTERVAL 365 DAY)
+                   AS referrals_12m,
+               max((v.close_date IS NULL OR v.close_date > r.as_of)::INTEGER) AS open_referral,
+               max((v.category = 'child_protection'
+                   AND v.referral_date > r.as_of - INTERVAL 365 DAY)::INTEGER)
+                   AS child_protection_12m,
+               min({_days("v.referral_date", "r.as_of")}) AS days_since_referral
+        FROM _records r JOIN _asof a USING (as_of)
+        JOIN _v_childrens_services v ON r.source = 'childrens_services'
+          AND CAST(v.referral_ref AS VARCHAR) = r.record AND {_current()}
+        WHERE v.referral_date <= r.as_of GROUP BY ALL
+    """)
+    return "_f_children"
+
+
+def _care(con: duckdb.DuckDBPyConnection) -> str | None:
+    """An adult social care episode open now for a member, and whether its primary support
+    reason is mental health or substance misuse."""
+    if not _has(con, "adult_social_care"):
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _f_care AS
+        SELECT r.as_of, r.household_id, 1 AS open_care_episode,
+               max((v.primary_support_reason IN ('mental_health', 'substance_misuse'))::INTEGER)
+                   AS care_mental_health_or_substance
+        FROM _records r JOIN _asof a USING (as_of)
+        JOIN _v_adult_social_care v ON r.source = 'adult_social_care' AND CAST(v.person_ref
+            AS VARCHAR) = r.record
+          AND {_current()}
+        WHERE v.start_date <= r.as_of AND (v.end_date IS NULL OR v.end_date > r.as_of) GROUP BY ALL
+    """)
+    return "_f_care"
+
+
+def _asb(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Anti-social behaviour incidents recorded at the property in the last year: all, with a
+    member's household as perpetrator or victim, domestic-related."""
+    if not _has(con, "asb_incidents"):
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _f_asb AS
+        SELECT c.as_of, c.household_id, count(DISTINCT i.incident_ref) AS asb_12m,
+               count(DISTINCT i.incident_ref) FILTER (WHERE i.role = 'perpetrator') AS asb_perpetrator_12m,
+               count(DISTINCT i.incident_ref) FILTER (WHERE i.role = 'victim') AS asb_victim_12m,
+               count(DISTINCT i.incident_ref) FILTER (WHERE i.category = 'domestic_related')
+                   AS asb_domestic_12m
+        FROM _cohort c
+        JOIN history_asb_incidents i ON {known("asb_incidents", "i")} <= c.as_of
+          AND i.incident_date > c.as_of - INTERVAL 365 DAY AND i.incident_date <= c.as_of
+        JOIN link_addresses a ON a.address = i.address AND a.postcode IS NOT DISTINCT FROM i.postcode
+            AND a.uprn = c.uprn
+        GROUP BY ALL
+    """)
+    return "_f_asb"
+
+
+def _education(con: duckdb.DuckDBPyConnection) -> str | None:
+    """A child member's school record: persistent absence and free school meals in the latest
+    term known, suspensions and an exclusion in the last year."""
+    if not _has(con, "education"):
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _f_education AS
+        WITH e AS (
+            SELECT r.as_of, r.household_id, p.*,
+                   make_date(CAST(substr(p.term, 1, 4) AS INTEGER) + CASE WHEN p.term LIKE '%AUT' THEN 0
+                       ELSE 1 END,
+                             CASE WHEN p.term LIKE '%AUT' THEN 9 WHEN p.term LIKE '%SPR' THEN 1 ELSE 4 END,
+                                 1) AS starts
+            FROM _records r JOIN history_education p ON r.source = 'education' AND CAST(p.pupil_ref
+                AS VARCHAR) = r.record
+            WHERE {known("education", "p")} <= r.as_of
+        ),
+        latest AS (SELECT as_of, household_id, max(starts) AS term_start FROM e
+            WHERE starts <= as_of GROUP BY ALL)
+        SELECT e.as_of, e.household_id,
+               max(e.persistent_absence::INTEGER) FILTER (WHERE e.starts = l.term_start)
+                   AS persistent_absence,
+               max(e.free_school_meals::INTEGER) FILTER (WHERE e.starts = l.term_start) AS free_school_meals,
+               sum(e.suspensions) FILTER (WHERE e.starts > e.as_of - INTERVAL 365 DAY AND e.starts <= e.as_of)
+                   AS suspensions_12m,
+               max((e.exclusion_date > e.as_of - INTERVAL 365 DAY AND e.exclusion_date <= e.as_of)::INTEGER)
+                   AS exclusion_12m
+        FROM e JOIN latest l USING (as_of, household_id) GROUP BY ALL
+    """)
+    return "_f_education"
+
+
+def _bereavement(con: duckdb.DuckDBPyConnection) -> str | None:
+    """A death registered at the property in the last year."""
+    if not _has(con, "deaths"):
+        return None
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _f_bereavement AS
+        SELECT c.as_of, c.household_id, 1 AS bereavement_12m
+        FROM _cohort c JOIN link_mentions m ON m.source = 'deaths' AND m.uprn = c.uprn
+        JOIN history_deaths d ON CAST(d.notification_ref AS VARCHAR) = m.record
+            AND {known("deaths", "d")} <= c.as_of
+          AND d.date_of_death > c.as_of - INTERVAL 365 DAY AND d.date_of_death <= c.as_of
+        GROUP BY ALL
+    """)
+    return "_f_bereavement"
+
+
+def _area(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The deprivation decile (1 most deprived) of the property's neighbourhood (LSOA)."""
+    if not _has(con, "area_deprivation"):
+        return None
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _f_area AS
+        WITH g AS (
+            SELECT c.as_of, c.household_id, l.lsoa, l.ward_code AS ward FROM _cohort c
+            JOIN history_llpg l ON CAST(l.uprn AS VARCHAR) = c.uprn
+            QUALIFY row_number() OVER (PARTITION BY c.as_of, c.household_id ORDER BY l._delivered_on DESC) = 1
+        )
+        SELECT g.as_of, g.household_id, g.ward, d.imd_decile FROM g
+        JOIN history_area_deprivation d ON d.lsoa = g.lsoa
+        QUALIFY row_number() OVER (PARTITION BY g.as_of, g.household_id ORDER BY d._delivered_on DESC) = 1
+    """)
+    return "_f_area"
+
+
+def _labels(con: duckdb.DuckDBPyConnection, horizon_days: int) -> None:
+    """_labels (as_of, household_id, label, censored). The label: a homelessness case whose
+    initial duty is prevention or relief opens within the horizon for anyone who lived in the
+    household at the as-of date (each case as it now stands). Censored: no such case, and every
+    member has left the borough or died within the horizon (their last stay anywhere ended)."""
+    cases = "SELECT NULL::VARCHAR AS person_id, NULL::DATE AS approach_date WHERE false"
+    if _has(con, "homelessness_cases"):
+        cases = """
+            SELECT x.person_id, v.approach_date FROM link_person_xref x
+            JOIN (SELECT * FROM history_homelessness_cases
+                  QUALIFY row_number() OVER (PARTITION BY case_ref ORDER BY _delivered_on DESC, _file DESC,
+                      _row DESC) = 1) v
+              ON x.source = 'homelessness_cases' AND x.slot = 1 AND CAST(v.case_ref AS VARCHAR) = x.record
+            WHERE v.initial_duty IN ('prevention', 'relief')
+        """
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _labels AS
+        WITH members AS (SELECT m.* FROM _members m SEMI JOIN _cohort USING (as_of, household_id)),
+        hit AS (
+            SELECT DISTINCT m.as_of, m.household_id FROM members m JOIN ({cases}) c USING (person_id)
+            WHERE c.approach_date > m.as_of AND c.approach_date <= m.as_of + INTERVAL {horizon_days} DAY
+        ),
+        gone AS (
+            SELECT person_id, CASE WHEN bool_or(valid_to IS NULL) THEN NULL ELSE max(valid_to) END AS left_on
+            FROM link_residence GROUP BY 1
+        ),
+        stays AS (
+            SELECT m.as_of, m.household_id,
+                   bool_and(g.left_on IS NOT NULL AND g.left_on <= m.as_of + INTERVAL {horizon_days} DAY)
+                       AS all_gone
+            FROM members m LEFT JOIN gone g USING (person_id) GROUP BY ALL
+        )
+        SELECT c.as_of, c.household_id, (h.household_id IS NOT NULL)::INTEGER AS label,
+               (h.household_id IS NULL AND coalesce(s.all_gone, false)) AS censored
+        FROM _cohort c LEFT JOIN hit h USING (as_of, household_id) LEFT JOIN stays s USING (as_of,
+            household_id)
+    """)
+
+
+def objecting_households(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
+    """SQL (household_id): every household, at any date, with a member or a reference under an
+    objection upheld by as_of."""
+    if not _has(con, "objections"):
+        return "SELECT NULL::VARCHAR AS household_id WHERE false"
+    day = f"DATE '{as_of.isoformat()}'"
+    upheld = (
+        f"SELECT * FROM ({versions('objections')}) WHERE known_from <= {day} QUALIFY row_number() OVER "
+        "(PARTITION BY objection_ref ORDER BY known_from DESC, _delivered_on DESC, _file DESC, _row DESC) = 1"
+    )
+    return f"""
+        SELECT DISTINCT m.household_id FROM ({upheld}) o
+        JOIN link_person_xref x ON x.source = 'objections' AND x.record = CAST(o.objection_ref AS VARCHAR)
+        JOIN link_household_members m ON m.person_id = x.person_id
+        WHERE o.status = 'upheld'
+        UNION SELECT household_ref FROM ({upheld}) WHERE status = 'upheld' AND household_ref IS NOT NULL
+    """

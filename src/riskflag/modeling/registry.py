@@ -1,0 +1,243 @@
+"""MLflow: one run per training job, the model registered, and promotion behind gates.
+
+Only aggregates reach MLflow: parameters, metrics, plots over households, the fairness table
+with cells of fewer than SMALL households suppressed, a model card, and the model itself (trees
+over feature values and a calibration map). Datasets are recorded as metadata (MetaDataset: what
+was used, never the rows). No identifier, name, date of birth, address or id of a person or
+household is logged: tests search the store for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskflag import __version__
+from riskflag.config import CouncilConfig
+from riskflag.errors import UserError
+
+SMALL = 10  # cells of fewer households than this are suppressed in anything that leaves the pipeline
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def client(cfg: CouncilConfig) -> Any:
+    """MLflow pointed at the council's tracking store (a SQLite file under output_folder by
+    default, or a tracking server by configuration)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    import mlflow
+
+    uri = cfg.tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow
+
+
+def experiment_id(cfg: CouncilConfig) -> str:
+    mlflow = client(cfg)
+    name = f"riskflag-{cfg.council.code.lower()}"
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if cfg.tracking_uri.startswith("sqlite:///"):
+        location = (cfg.output_folder / "mlflow" / "artifacts").resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def code_version() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def config_hash(cfg: CouncilConfig) -> str:
+    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:16]
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    ):
+        out[prefix] = float(value)
+
+
+def suppress_small(table: pd.DataFrame, count_col: str = "households") -> pd.DataFrame:
+    """Rows about fewer than SMALL households keep their group name and nothing else."""
+    t = table.copy()
+    small = t[count_col] < SMALL
+    for c in t.columns:
+        if c not in ("attribute", "group", "judged", "note"):
+            t[c] = t[c].astype(object)
+            t.loc[small, c] = None
+    t.loc[small, "note"] = f"fewer than {SMALL} households: suppressed"
+    t.loc[small, count_col] = f"<{SMALL}"
+    return t
+
+
+def synthetic_example(features: list[str]) -> pd.DataFrame:
+    """An input example made up, not drawn from anyone's record."""
+    row = dict.fromkeys(features, 0.0)
+    row.update({"members": 2.0, "adults": 2.0, "imd_decile": 5.0})
+    return pd.DataFrame([row])
+
+
+@dataclass
+class Logged:
+    run_id: str
+    version: str
+    model_uri: str
+
+
+def log_training(
+    cfg: CouncilConfig,
+    trained: Any,
+    as_of: date,
+    fairness: pd.DataFrame,
+    coverage: dict[str, float],
+    card: str,
+    plots: list[Path],
+) -> Logged:
+    mlflow = client(cfg)
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.models import infer_signature
+
+    from riskflag.modeling.pyfunc import PyfuncRisk
+
+    exp = experiment_id(cfg)
+    periods = trained.periods
+    with mlflow.start_run(
+        experiment_id=exp, run_name=f"train {as_of.isoformat()} {cfg.horizon_days}d"
+    ) as run:
+        mlflow.log_params(
+            {
+                "as_of": as_of.isoformat(),
+                "horizon_days": cfg.horizon_days,
+                "config_sha256": config_hash(cfg),
+                "code_version": code_version(),
+                "council": cfg.council.code,
+                "best_iteration": trained.best_iteration,
+                "calibration": trained.calibration_choice["method"],
+                "negative_fraction": cfg.model.negative_fraction,
+                "features": len(trained.model.features),
+                **{f"lgbm.{k}": v for k, v in trained.params.items()},
+                **{
+                    f"period.{name}": f"{dates[0].isoformat()}..{dates[-1].isoformat()} ({len(dates)})"
+                    for name, dates in (
+                        ("train", periods.train),
+                        ("validation", periods.validation),
+                        ("calibration", periods.calibration),
+                        ("evaluation", periods.evaluation),
+                    )
+                },
+            }
+        )
+        for name, c in trained.counts.items():
+            digest = hashlib.sha256(json.dumps([name, c, str(as_of)], sort_keys=True).encode()).hexdigest()[
+                :16
+            ]
+            ds = MetaDataset(source=_source(cfg), name=f"household-dates:{name}", digest=digest)
+            mlflow.log_input(ds, context=name, tags={k: str(v) for k, v in c.items()})
+        metrics: dict[str, float] = {}
+        _flatten(
+            "",
+            {k: {m: v for m, v in e.items() if m != "reliability"} for k, e in trained.evaluation.items()},
+            metrics,
+        )
+        _flatten(
+            "calibration_choice",
+            {k: v for k, v in trained.calibration_choice.items() if k != "method"},
+            metrics,
+        )
+        mlflow.log_metrics({k.replace("%", "pct"): v for k, v in metrics.items()})
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            (t / "evaluation.json").write_text(
+                json.dumps(_aggregates(trained.evaluation), indent=2), encoding="utf-8"
+            )
+            suppress_small(fairness).to_csv(t / "fairness.csv", index=False)
+            (t / "fairness_coverage.json").write_text(json.dumps(coverage, indent=2), encoding="utf-8")
+            (t / "model_card.md").write_text(card, encoding="utf-8")
+            trained.importance.to_csv(t / "feature_importance.csv", index=False)
+            (t / "features.json").write_text(json.dumps(trained.model.features, indent=1), encoding="utf-8")
+            mlflow.log_artifacts(tmp, artifact_path="report")
+            for p in plots:
+                mlflow.log_artifact(str(p), artifact_path="plots")
+            files = trained.model.save(t / "model_files")
+            example = synthetic_example(trained.model.features)
+            signature = infer_signature(example, trained.model.score(example))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=PyfuncRisk(),
+                artifacts=files,
+                signature=signature,
+                input_example=example,
+                registered_model_name=cfg.registered_name,
+            )
+    version = str(info.registered_model_version)
+    c = mlflow.MlflowClient()
+    c.set_registered_model_alias(cfg.registered_name, CHALLENGER, version)
+    ev = trained.evaluation["model"]
+    c.set_model_version_tag(cfg.registered_name, version, "horizon_days", str(cfg.horizon_days))
+    c.set_model_version_tag(cfg.registered_name, version, "evaluation_auc", f"{ev['auc']['value']:.4f}")
+    c.set_model_version_tag(
+        cfg.registered_name, version, "evaluation_period", ",".join(d.isoformat() for d in periods.evaluation)
+    )
+    return Logged(run.info.run_id, version, f"models:/{cfg.registered_name}/{version}")
+
+
+def _source(cfg: CouncilConfig) -> Any:
+    """Where the data came from, as a name only: the council and its warehouse's file name."""
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+
+    return HTTPDatasetSource(url=f"riskflag://{cfg.council.code.lower()}/warehouse")
+
+
+def _aggregates(evaluation: dict) -> dict:
+    """The evaluation with reliability bins of fewer than SMALL rows suppressed."""
+    out = json.loads(json.dumps(evaluation, default=float))
+    for e in out.values():
+        for key in ("reliability",):
+            if key in e:
+                e[key] = [b if b[2] >= SMALL else [None, None, f"<{SMALL}"] for b in e[key]]
+        if "uncalibrated" in e:
+            e["uncalibrated"]["reliability"] = [
+                b if b[2] >= SMALL else [None, None, f"<{SMALL}"] for b in e["uncalibrated"]["reliability"]
+            ]
+    return out
+
+
+def load_by_alias(cfg: CouncilConfig, alias: str = CHAMPION) -> Any:
+    mlflow = client(cfg)
+    try:
+        return mlflow.pyfunc.load_model(f"models:/{cfg.registered_name}@{alias}")
+    except Exception as exc:  # MLflow raises several kinds for a missing model or alias
+        raise UserError(
+            f"no {alias} model {cfg.registered_name} in {cfg.tracking_uri} ({exc})".splitlines()[0]
+        ) from None

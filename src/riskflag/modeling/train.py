@@ -1,0 +1,236 @@
+"""`riskflag train`: features and labels at monthly as-of dates, a LightGBM model with early
+stopping on a later validation period, a calibrator fitted on a period later still, and an
+evaluation on the latest dates whose horizon has passed, beside two baselines (the rules a
+council uses without a model, and a logistic regression on the same features).
+
+Never reads the synthetic council's truth: everything here comes from the warehouse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from riskflag.config import CouncilConfig
+from riskflag.errors import UserError
+from riskflag.features import build as fb
+from riskflag.features.dates import Periods, add_months, plan_periods
+from riskflag.ingest.warehouse import open_warehouse
+from riskflag.modeling import metrics as mt
+from riskflag.modeling.evaluate import evaluate
+from riskflag.modeling.model import Calibration, RiskModel, sigmoid
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class Scores:
+    raw: np.ndarray  # for ranking
+    probability: np.ndarray  # calibrated
+
+
+@dataclass
+class Trained:
+    model: RiskModel
+    periods: Periods
+    frame: pd.DataFrame  # every labelled household-date, with its period (no identifiers but ids)
+    scores: dict[str, Scores]  # model, rules, logistic: over frame's rows
+    evaluation: dict[str, dict]  # per score, on the evaluation period
+    calibration_choice: dict[str, float]
+    best_iteration: int
+    params: dict[str, Any]
+    importance: pd.DataFrame
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def first_as_of(con: Any) -> date:
+    """The first month end with a year of council-tax history before it."""
+    first = con.execute("SELECT min(balance_date) FROM history_council_tax").fetchall()[0][0]
+    if first is None:
+        raise UserError("the warehouse has no council-tax history: run `riskflag validate` first")
+    return add_months(first, 12)
+
+
+def labelled_frame(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> tuple[pd.DataFrame, Periods]:
+    """Features and labels at every as-of date the periods need, censored rows left out, and
+    households with an upheld objection today left out of every date (an objection takes effect
+    in training too)."""
+    with open_warehouse(cfg.warehouse) as con:
+        periods = plan_periods(as_of, cfg.horizon_days, first_as_of(con), max_dates=cfg.model.max_as_of_dates)
+        say(f"features and labels at {len(periods.all())} month ends")
+        fb.build(con, periods.all(), cfg.horizon_days, out="_train")
+        objecting = fb.objecting_households(con, as_of)
+        frame = con.execute(
+            "SELECT * FROM _train WHERE NOT censored "
+            f"AND household_id NOT IN (SELECT household_id FROM ({objecting}))"
+        ).df()
+    frame["period"] = [periods.of(d) for d in frame["as_of"].dt.date]
+    return frame, periods
+
+
+def _subsample(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Row weights for training: every positive, and a reproducible share of the negatives
+    weighted up so that the data still says how common approaches are."""
+    key = (frame["household_id"].astype(str) + "|" + frame["as_of"].astype(str)).to_numpy()
+    u = np.array([int(hashlib.md5(f"{seed}|{k}".encode()).hexdigest()[:8], 16) / 2**32 for k in key])
+    keep = (frame["label"].to_numpy() == 1) | (u < fraction)
+    return np.where(keep, np.where(frame["label"].to_numpy() == 1, 1.0, 1.0 / fraction), 0.0)
+
+
+def rules_score(frame: pd.DataFrame) -> np.ndarray:
+    """The rules a council uses without a model: rent arrears of at least 8 weeks, council tax
+    at summons or later, a Notice of Seeking Possession (a Section 21 notice is never recorded);
+    households ranked by rules met, then by arrears."""
+    met = (
+        (frame["rent_arrears_weeks"] >= 8).astype(int)
+        + (frame["ct_stage"] >= fb.STAGES.index("summons")).astype(int)
+        + (frame["nosp_12m"] > 0).astype(int)
+    )
+    arrears = frame["ct_arrears"].clip(lower=0) + frame["rent_arrears"].clip(lower=0)
+    return (met + np.minimum(arrears, 99_999) / 100_000).to_numpy(dtype=float)
+
+
+def _choose_calibration(
+    estimator: Any, cal: pd.DataFrame, valid: pd.DataFrame, x: Callable
+) -> tuple[Any, dict]:
+    """Isotonic or Platt, each fitted on the calibration period around the frozen estimator,
+    whichever has the lower log loss on the validation period."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    losses, fitted = {}, {}
+    for method in ("isotonic", "sigmoid"):
+        c = CalibratedClassifierCV(FrozenEstimator(estimator), method=method)
+        c.fit(x(cal), cal["label"].to_numpy())
+        fitted[method] = c
+        losses[method] = mt.log_loss(valid["label"].to_numpy(), c.predict_proba(x(valid))[:, 1])
+    best = min(losses, key=losses.get)
+    return fitted[best], {"method": best, **{f"validation_log_loss_{k}": v for k, v in losses.items()}}
+
+
+class _RulesEstimator(ClassifierMixin, BaseEstimator):
+    """The rules score as an sklearn classifier, so that it is calibrated like the others."""
+
+    def fit(self, x: Any, y: Any) -> _RulesEstimator:
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        p = rules_score(x) / 4  # at most 3 rules and a fraction: a monotone map into [0, 1)
+        return np.c_[1 - p, p]
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(x)[:, 1] >= 0.25).astype(int)
+
+
+def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
+    """Everything up to the evaluation; registering in MLflow is registry.py's."""
+    import lightgbm as lgb
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    frame, periods = labelled_frame(cfg, as_of, say)
+    features = list(fb.FEATURES)
+    part = {p: frame[frame["period"] == p] for p in ("train", "validation", "calibration", "evaluation")}
+    if periods.validation == periods.calibration:
+        part["validation"] = part["calibration"]
+    for name, rows in part.items():
+        if rows["label"].sum() < 10:
+            raise UserError(
+                f"the {name} period ({len(rows):,} household-dates) holds fewer than 10 approaches: too few "
+                "to train or judge a model; is the history long enough for the horizon?"
+            )
+    counts = {
+        n: {"rows": len(r), "positives": int(r["label"].sum()), "as_of_dates": r["as_of"].nunique()}
+        for n, r in part.items()
+    }
+    m = cfg.model
+    weights = _subsample(part["train"], m.negative_fraction, m.seed)
+    tr = part["train"][weights > 0]
+    w = weights[weights > 0]
+    say(f"LightGBM on {len(tr):,} household-dates ({int(tr['label'].sum()):,} approaches)")
+    params = {
+        "objective": "binary",
+        "learning_rate": m.learning_rate,
+        "num_leaves": m.num_leaves,
+        "max_depth": m.max_depth,
+        "min_child_samples": m.min_child_samples,
+        "subsample": 0.8,
+        "subsample_freq": 1,
+        "colsample_bytree": 0.8,
+        "reg_lambda": 1.0,
+        "n_estimators": m.max_rounds,
+        "random_state": m.seed,
+        "n_jobs": 2,
+        "verbose": -1,
+        "deterministic": True,
+        "force_row_wise": True,
+    }
+    clf = lgb.LGBMClassifier(**params)
+    clf.fit(
+        tr[features],
+        tr["label"],
+        sample_weight=w,
+        eval_set=[(part["validation"][features], part["validation"]["label"])],
+        eval_metric="binary_logloss",
+        callbacks=[lgb.early_stopping(m.early_stopping_rounds, verbose=False)],
+    )
+    best = int(clf.best_iteration_ or m.max_rounds)
+    say(f"calibrating on {len(part['calibration']):,} household-dates, choosing on validation")
+    calibrated, choice = _choose_calibration(
+        clf, part["calibration"], part["validation"], lambda d: d[features]
+    )
+    model = RiskModel(clf.booster_, Calibration.from_sklearn(calibrated), features, best)
+
+    say("baselines: the council's rules and a logistic regression")
+    logistic = make_pipeline(
+        FunctionTransformer(lambda a: np.sign(a) * np.log1p(np.abs(a))),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000, C=1.0),
+    )
+    logistic.fit(tr[features], tr["label"], logisticregression__sample_weight=w)
+    logistic_cal, _ = _choose_calibration(
+        logistic, part["calibration"], part["validation"], lambda d: d[features]
+    )
+    rules_cal, _ = _choose_calibration(
+        _RulesEstimator().fit(None, None), part["calibration"], part["validation"], lambda d: d
+    )
+
+    scored = model.score(frame)
+    scores = {
+        "model": Scores(scored["raw_score"].to_numpy(), scored["probability"].to_numpy()),
+        "rules": Scores(rules_score(frame), rules_cal.predict_proba(frame)[:, 1]),
+        "logistic": Scores(
+            logistic.decision_function(frame[features]), logistic_cal.predict_proba(frame[features])[:, 1]
+        ),
+    }
+    say("evaluating on the latest dates whose horizon has passed")
+    ev = frame["period"].to_numpy() == "evaluation"
+    evaluation = {
+        name: evaluate(frame[ev].reset_index(drop=True), s.raw[ev], s.probability[ev], cfg.teams)
+        for name, s in scores.items()
+    }
+    evaluation["model"]["uncalibrated"] = {
+        "observed_over_expected": mt.observed_over_expected(
+            frame.loc[ev, "label"].to_numpy(), sigmoid(scores["model"].raw[ev])
+        ),
+        "reliability": mt.reliability(
+            frame.loc[ev, "label"].to_numpy().astype(float), sigmoid(scores["model"].raw[ev])
+        ),
+    }
+    importance = pd.DataFrame(
+        {"feature": features, "gain": clf.booster_.feature_importance("gain", iteration=best)}
+    ).sort_values("gain", ascending=False)
+    return Trained(model, periods, frame, scores, evaluation, choice, best, params, importance, counts)
