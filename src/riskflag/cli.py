@@ -164,8 +164,11 @@ def demo(
     _link_train(cfg, as_of)
     _link_run(cfg, as_of)
     _evaluate_linkage(cfg, council / "truth")
+    _train(cfg, as_of)
+    _promote(cfg)
+    _evaluate_model(cfg, council / "truth")
     out.print(
-        "Stages so far: synthesise, validate, link. Next: train the risk model, nightly scoring; "
+        "Stages so far: synthesise, validate, link, train, promote. Next: nightly scoring; "
         "`riskflag --help` lists what exists."
     )
 
@@ -492,6 +495,93 @@ def _print_evaluation(evaluation: dict, cfg, title: str) -> None:
             f"{e['top_5pct']['precision']:.3f}",
         )
     out.print(t)
+
+
+@app.command("promote")
+def promote_cmd(
+    config: ConfigOpt = Path("configs/council.yaml"),
+    version: Annotated[
+        str | None, typer.Option(help="The registered version to promote (default: the challenger).")
+    ] = None,
+) -> None:
+    """Make the challenger the champion the nightly run scores with, if it passes the gates in
+    the config (calibration, fairness, no worse than the champion); the decision and its reasons
+    are recorded in the registry either way. Exit code 1 when refused."""
+    from riskflag.config import load_config
+
+    ok = _promote(load_config(config), version)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _promote(cfg, version: str | None = None) -> bool:
+    from riskflag.modeling.registry import promote
+
+    d = promote(cfg, version, date.today())
+    if d.promoted:
+        before = f" (was version {d.champion_before})" if d.champion_before else ""
+        out.print(f"[green]Promoted[/] {cfg.registered_name} version {d.version} to champion{before}.")
+    else:
+        out.print(f"[red]Refused[/] {cfg.registered_name} version {d.version}:")
+        for r in d.reasons:
+            out.print(f"  - {r}", highlight=False)
+    return d.promoted
+
+
+@evaluate_app.command("model")
+def evaluate_model_cmd(
+    truth: Annotated[Path, typer.Option("--truth", help="The synthetic council's truth folder.")],
+    config: ConfigOpt = Path("configs/council.yaml"),
+    version: Annotated[
+        str | None, typer.Option(help="The registered version (default: the challenger).")
+    ] = None,
+) -> None:
+    """A registered model against the synthetic council's oracle (the ceiling), with the
+    fairness audit repeated on the truth's full demographics (synthetic councils only)."""
+    from riskflag.config import load_config
+
+    _evaluate_model(load_config(config), truth, version)
+
+
+def _evaluate_model(cfg, truth: Path, version: str | None = None) -> dict:
+    import json
+
+    from riskflag.modeling.oracle import evaluate_against_truth
+
+    with _progress() as bar:
+        bar.add_task("Scoring the evaluation period and the oracle", total=None)
+        res = evaluate_against_truth(cfg, truth, version)
+    _print_evaluation(
+        {"model": res["model"], "oracle": res["oracle"]},
+        cfg,
+        f"Version {res['version']} against the oracle, {', '.join(res['evaluation_dates'])}",
+    )
+    r = res["rules"]
+    out.print(
+        f"Rules baseline: AUC {r['auc']:.3f}, precision at capacity {r['at_capacity_precision']:.3f}, "
+        f"top 1% {r['top_1pct_precision']:.3f}."
+    )
+    out.print(
+        f"Oracle-expected precision at capacity: {res['oracle_expected_precision_at_capacity']:.3f} "
+        f"(top 1%: {res['oracle_expected_precision_top_1pct']:.3f}); AUC gap to the oracle "
+        f"{res['auc_gap_to_oracle']:.3f}."
+    )
+    for label, key in (
+        ("recorded equality fields", "fairness_recorded"),
+        ("the truth's demographics", "fairness_with_truth"),
+    ):
+        cov = ", ".join(f"{k} {v:.0%}" for k, v in res[key]["coverage"].items())
+        judged = [t for t in res[key]["table"] if t["judged"]]
+        low = min(judged, key=lambda t: t["recall_at_capacity_ratio"], default=None)
+        worst = (
+            f"lowest recall ratio {low['recall_at_capacity_ratio']:.2f} ({low['attribute']} = {low['group']})"
+            if low
+            else "no group large enough to judge"
+        )
+        out.print(f"Fairness with {label} (coverage {cov}): {worst}.")
+    path = cfg.output_folder / f"model_evaluation_v{res['version']}.json"
+    path.write_text(json.dumps(res, indent=2, default=str), encoding="utf-8")
+    out.print(f"Written: [bold]{path}[/]")
+    return res
 
 
 def _same_demo(manifest: Path, households: int, seed: int) -> bool:

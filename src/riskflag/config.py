@@ -145,7 +145,8 @@ class Gates(Strict):
     calibration_slope: tuple[float, float] = (0.8, 1.2)
     fairness_recall_ratio: tuple[float, float] = Field(
         default=(0.8, 1.25),
-        description="each group's recall at capacity over the largest group's (groups large enough to judge)",
+        description="each group's recall at capacity over the largest group's; refused when its 95% "
+        "interval lies outside",
     )
 
 

@@ -153,6 +153,29 @@ def audit(
                 row[f"{m}_ratio"] = (
                     float(r[m] / largest[m]) if ok and largest is not None and largest[m] else float("nan")
                 )
+            row["recall_ratio_low"], row["recall_ratio_high"] = _ratio_interval(
+                r["recall_at_capacity"], r["positives"], largest, ok
+            )
             row["note"] = "" if ok else ("not recorded" if r["group"] == "unknown" else "too small to judge")
             rows.append(row)
     return pd.DataFrame(rows), coverage
+
+
+def _ratio_interval(
+    recall: float, positives: int, largest: pd.Series | None, ok: bool
+) -> tuple[float, float]:
+    """An approximate 95% interval of a group's recall ratio (log scale, with half a hit added
+    to each side so that a group with none selected still has one): a few dozen approaches make
+    a ratio uncertain, and a gate should act on evidence, not on noise."""
+    if not ok or largest is None or not largest["recall_at_capacity"]:
+        return float("nan"), float("nan")
+
+    def log_and_var(r: float, n: int) -> tuple[float, float]:
+        hits = r * n + 0.5
+        rate = hits / (n + 1)
+        return float(np.log(rate)), float((1 - rate) / hits)
+
+    a, va = log_and_var(float(recall), int(positives))
+    b, vb = log_and_var(float(largest["recall_at_capacity"]), int(largest["positives"]))
+    half = 1.96 * float(np.sqrt(va + vb))
+    return float(np.exp(a - b - half)), float(np.exp(a - b + half))

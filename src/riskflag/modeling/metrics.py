@@ -72,7 +72,7 @@ def calibration_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None)
     design = np.c_[np.ones_like(x), x]
     for _ in range(50):
         eta = design @ beta
-        mu = 1 / (1 + np.exp(-eta))
+        mu = 1 / (1 + np.exp(-np.clip(eta, -30, 30)))
         grad = design.T @ (w * (y - mu))
         hess = (design * (w * mu * (1 - mu))[:, None]).T @ design
         try:

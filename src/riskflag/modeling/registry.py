@@ -146,6 +146,7 @@ def log_training(
                 "calibration": trained.calibration_choice["method"],
                 "negative_fraction": cfg.model.negative_fraction,
                 "features": len(trained.model.features),
+                "evaluation_dates": ",".join(d.isoformat() for d in trained.periods.evaluation),
                 **{f"lgbm.{k}": v for k, v in trained.params.items()},
                 **{
                     f"period.{name}": f"{dates[0].isoformat()}..{dates[-1].isoformat()} ({len(dates)})"
@@ -241,3 +242,117 @@ def load_by_alias(cfg: CouncilConfig, alias: str = CHAMPION) -> Any:
         raise UserError(
             f"no {alias} model {cfg.registered_name} in {cfg.tracking_uri} ({exc})".splitlines()[0]
         ) from None
+
+
+def resolve(cfg: CouncilConfig, version: str | None = None, alias: str = CHALLENGER) -> tuple[str, str]:
+    """(version, run id) of a registered model version, by number or by alias."""
+    mlflow = client(cfg)
+    c = mlflow.MlflowClient()
+    try:
+        mv = (
+            c.get_model_version(cfg.registered_name, version)
+            if version
+            else c.get_model_version_by_alias(cfg.registered_name, alias)
+        )
+    except Exception:
+        which = f"version {version}" if version else f"alias {alias!r}"
+        raise UserError(
+            f"{cfg.registered_name}: no {which} in {cfg.tracking_uri}; run `riskflag train` first"
+        ) from None
+    return str(mv.version), mv.run_id
+
+
+def load_version(cfg: CouncilConfig, version: str) -> Any:
+    """The registered pyfunc's scoring model (raw score and probability)."""
+    mlflow = client(cfg)
+    return mlflow.pyfunc.load_model(f"models:/{cfg.registered_name}/{version}").unwrap_python_model().model
+
+
+@dataclass
+class Decision:
+    version: str
+    promoted: bool
+    reasons: list[str]
+    champion_before: str | None
+
+
+def promote(cfg: CouncilConfig, version: str | None, on: date) -> Decision:
+    """Make a challenger the champion if it passes the configured gates: its own observed/
+    expected and calibration slope within bounds, recall at capacity of every group large
+    enough to judge within bounds of the largest group's, and on the challenger's evaluation
+    period no worse than the current champion beyond the margins. The decision and its reasons
+    are recorded on the version in the registry, passed or not."""
+    from riskflag.features import build as fb
+    from riskflag.ingest.warehouse import open_warehouse
+    from riskflag.modeling import metrics as mt
+    from riskflag.modeling.evaluate import select_at_capacity
+
+    mlflow = client(cfg)
+    c = mlflow.MlflowClient()
+    version, run_id = resolve(cfg, version)
+    run = mlflow.get_run(run_id)
+    m, g = run.data.metrics, cfg.model.gates
+    reasons: list[str] = []
+
+    def within(name: str, value: float | None, bounds: tuple[float, float]) -> None:
+        if value is None or not bounds[0] <= value <= bounds[1]:
+            reasons.append(
+                f"{name} {value if value is None else round(value, 3)} outside {bounds[0]} to {bounds[1]}"
+            )
+
+    within("observed/expected", m.get("model.observed_over_expected.value"), g.observed_over_expected)
+    within("calibration slope", m.get("model.calibration_slope.value"), g.calibration_slope)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="report/fairness.csv", dst_path=tmp
+        )
+        table = pd.read_csv(path)
+    judged = table[table["judged"].astype(str) == "True"]
+    for _, r in judged.iterrows():
+        ratio, low, high = (
+            float(r[k]) for k in ("recall_at_capacity_ratio", "recall_ratio_low", "recall_ratio_high")
+        )
+        lo, hi = g.fairness_recall_ratio
+        # refused on evidence: the whole 95% interval of the ratio outside the bounds
+        if math.isfinite(ratio) and (high < lo or low > hi):
+            reasons.append(
+                f"recall at capacity for {r['attribute']} = {r['group']} is {ratio:.2f} times "
+                f"the largest group's (95% interval {low:.2f} to {high:.2f}) "
+                f"(allowed {g.fairness_recall_ratio[0]} to {g.fairness_recall_ratio[1]})"
+            )
+    champion = None
+    try:
+        champion = str(c.get_model_version_by_alias(cfg.registered_name, CHAMPION).version)
+    except Exception:
+        champion = None
+    if champion and champion != version:
+        dates = [date.fromisoformat(d) for d in run.data.params["evaluation_dates"].split(",")]
+        with open_warehouse(cfg.warehouse) as con:
+            fb.build(con, dates, int(run.data.params["horizon_days"]), out="_promote")
+            rows = con.execute("SELECT * FROM _promote WHERE NOT censored ORDER BY as_of, household_id").df()
+        y = rows["label"].to_numpy().astype(float)
+        figures = {}
+        for name, v in (("challenger", version), ("champion", champion)):
+            raw = load_version(cfg, v).score(rows)["raw_score"].to_numpy()
+            figures[name] = (mt.auc(y, raw), float(y[select_at_capacity(rows, raw, cfg.teams)].mean()))
+        (ca, cp), (pa, pp) = figures["challenger"], figures["champion"]
+        if ca < pa - g.auc_margin:
+            reasons.append(f"AUC {ca:.3f} is below the champion's {pa:.3f} by more than {g.auc_margin}")
+        if cp < pp - g.precision_margin:
+            reasons.append(
+                f"precision at capacity {cp:.3f} is below the champion's {pp:.3f} "
+                f"by more than {g.precision_margin}"
+            )
+    promoted = not reasons
+    summary = "passed every gate" if promoted else "; ".join(reasons)
+    c.set_model_version_tag(
+        cfg.registered_name, version, "promotion_decision", "promoted" if promoted else "refused"
+    )
+    c.set_model_version_tag(cfg.registered_name, version, "promotion_reasons", summary[:4000])
+    c.set_model_version_tag(cfg.registered_name, version, "promotion_date", on.isoformat())
+    if promoted:
+        c.set_registered_model_alias(cfg.registered_name, CHAMPION, version)
+        c.update_model_version(
+            cfg.registered_name, version, description=f"Champion from {on.isoformat()}: {summary}."
+        )
+    return Decision(version, promoted, reasons, champion)

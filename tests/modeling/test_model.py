@@ -1,0 +1,184 @@
+"""The risk model on the 2k council: trained, logged and registered in a SQLite MLflow store,
+promoted behind gates, loaded back by alias; and the store searched for personal data."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import shutil
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskflag.features.dates import plan_periods
+from riskflag.modeling import registry
+from riskflag.modeling.metrics import auc, calibration_slope, observed_over_expected
+
+AS_OF = date(2026, 10, 31)
+
+
+def with_tracking(cfg, uri: str, **model):
+    return cfg.model_copy(
+        update={"model": cfg.model.model_copy(update={"tracking_uri": uri, "max_as_of_dates": 18, **model})}
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(validated_2k, tmp_path_factory: pytest.TempPathFactory):
+    from riskflag.linkage.pipeline import link_council, train_council
+    from riskflag.modeling.pipeline import train_and_register
+
+    cfg, _, _ = validated_2k
+    train_council(cfg, AS_OF)
+    link_council(cfg, AS_OF, full=True)
+    store = tmp_path_factory.mktemp("mlflow")
+    cfg = with_tracking(cfg, f"sqlite:///{store / 'mlflow.db'}")
+    run = train_and_register(cfg, AS_OF)
+    return cfg, run, store
+
+
+def test_periods_are_a_horizon_apart() -> None:
+    p = plan_periods(date(2026, 10, 31), 182, date(2022, 10, 31))
+    blocks = [p.train, p.validation, p.calibration, p.evaluation]
+    for earlier, later in itertools.pairwise(blocks):
+        assert (later[0] - earlier[-1]).days > 182
+    assert p.evaluation[-1].toordinal() + 182 <= date(2026, 10, 31).toordinal()
+    assert len(p.all()) == 24
+
+
+def test_metrics_are_right_on_known_cases() -> None:
+    y = np.array([0, 0, 1, 1])
+    assert auc(y, np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
+    assert auc(y, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.01, 0.5, 200_000)
+    outcome = (rng.uniform(size=p.size) < p).astype(float)
+    assert abs(observed_over_expected(outcome, p) - 1) < 0.02
+    assert abs(calibration_slope(outcome, p) - 1) < 0.05
+    assert calibration_slope(outcome, np.clip(p * 2, 0, 0.99)) < 0.9  # too extreme: slope below 1
+
+
+def test_training_logs_registers_and_evaluates(trained) -> None:
+    cfg, run, _ = trained
+    mlflow = registry.client(cfg)
+    r = mlflow.get_run(run.logged.run_id)
+    assert r.data.params["horizon_days"] == "182"
+    assert {"model.auc.value", "rules.auc.value", "logistic.auc.value", "model.at_capacity.precision"} <= set(
+        r.data.metrics
+    )
+    ev = run.trained.evaluation
+    assert ev["model"]["auc"]["low"] <= ev["model"]["auc"]["value"] <= ev["model"]["auc"]["high"]
+    assert ev["model"]["auc"]["value"] > ev["rules"]["auc"]["value"]  # the model beats the rules it replaces
+    assert 0.6 < ev["model"]["observed_over_expected"]["value"] < 1.6
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.logged.run_id, "plots")}
+    assert {"plots/roc.png", "plots/reliability.png", "plots/precision_at_k.png"} <= artifacts
+    model = registry.load_version(cfg, run.logged.version)
+    frame = run.trained.frame.head(50)
+    got = model.score(frame)
+    assert np.allclose(got["raw_score"], run.trained.scores["model"].raw[:50])
+    assert (got["probability"].between(0, 1)).all()
+
+
+def test_no_personal_data_reaches_mlflow(trained, validated_2k) -> None:
+    """Names, dates of birth, NI numbers, addresses, postcodes, UPRNs and person or household
+    ids, plain or hashed, are nowhere in the store: not in the database, not in any artefact."""
+    cfg, _, store = trained
+    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    values: set[str] = set()
+    for sql in (
+        "SELECT DISTINCT surname FROM link_identities WHERE length(surname) > 3",
+        "SELECT DISTINCT forename || ' ' || surname FROM link_identities",
+        "SELECT DISTINCT dob FROM link_identities WHERE dob IS NOT NULL",
+        "SELECT DISTINCT nino FROM link_identities WHERE nino IS NOT NULL",
+        "SELECT DISTINCT postcode FROM link_identities WHERE postcode IS NOT NULL",
+        "SELECT DISTINCT uprn FROM link_identities WHERE uprn IS NOT NULL",
+        "SELECT DISTINCT person_id FROM link_persons",
+        "SELECT DISTINCT household_id FROM link_households",
+        "SELECT DISTINCT street FROM history_llpg WHERE length(street) > 6",
+    ):
+        values |= {str(v[0]) for v in con.execute(sql).fetchall()}
+    con.close()
+    hashed = set()
+    for v in values:
+        hashed |= {hashlib.md5(v.encode()).hexdigest(), hashlib.sha256(v.encode()).hexdigest()}
+    blobs = []
+    db = sqlite3.connect(store / "mlflow.db")
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        for row in db.execute(f'SELECT * FROM "{table}"'):
+            blobs.append(" ".join(str(c) for c in row))
+    db.close()
+    artifacts = cfg.output_folder / "mlflow" / "artifacts"
+    files = [p for p in [*store.rglob("*"), *artifacts.rglob("*")] if p.is_file() and p.suffix != ".db"]
+    assert any(p.name == "booster.txt" for p in files)
+    for p in files:
+        blobs.append(p.read_bytes().decode("utf-8", errors="ignore"))
+    text = "\n".join(blobs).upper()
+    tokens = set(re.findall(r"[A-Z0-9][A-Z0-9_\-]*", text))  # words, numbers, ISO dates, hashes
+    names = set(re.findall(r"[A-Z]+ [A-Z]+", text))  # pairs of words: "FORENAME SURNAME"
+    # the as-of dates a model is trained on are in its parameters by design: they are month
+    # ends, not anyone's birthday, though some people were born on one
+    as_of_dates = {str(d) for d in run_dates(cfg)}
+    found = sorted(v for v in values - as_of_dates if v.upper() in tokens or v.upper() in names)
+    found += sorted(h for h in hashed if h.upper() in tokens)
+    assert len(values) > 1000 and not found, found[:10]
+
+
+def run_dates(cfg) -> set[date]:
+    from riskflag.features.dates import add_months
+
+    return {add_months(date(2021, 1, 1), k) for k in range(12 * 7)}
+
+
+def test_promotion_is_gated_and_recorded(trained) -> None:
+    cfg, run, _ = trained
+    strict = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={
+                    "gates": cfg.model.gates.model_copy(update={"observed_over_expected": (0.999, 1.001)})
+                }
+            )
+        }
+    )
+    refused = registry.promote(strict, run.logged.version, AS_OF)
+    assert not refused.promoted and "observed/expected" in refused.reasons[0]
+    client = registry.client(cfg).MlflowClient()
+    tags = client.get_model_version(cfg.registered_name, run.logged.version).tags
+    assert tags["promotion_decision"] == "refused" and "observed/expected" in tags["promotion_reasons"]
+    done = registry.promote(cfg, run.logged.version, AS_OF)
+    assert done.promoted, done.reasons
+    champion = registry.load_by_alias(cfg)
+    frame = run.trained.frame.head(20)
+    assert np.allclose(champion.predict(frame)["raw_score"], run.trained.scores["model"].raw[:20])
+
+
+def test_training_never_reads_the_truth(council_2k: Path, tmp_path: Path) -> None:
+    """The same extracts with the truth folder gone give the same model, file for file."""
+    from riskflag.config import load_config
+    from riskflag.ingest.pipeline import validate_council
+    from riskflag.linkage.pipeline import link_council, train_council
+    from riskflag.modeling.train import train
+    from tests.conftest import council_config
+
+    outputs = []
+    for name, keep_truth in (("with", True), ("without", False)):
+        copy = tmp_path / name
+        shutil.copytree(council_2k, copy)
+        if not keep_truth:
+            shutil.rmtree(copy / "truth")
+        cfg = load_config(council_config(copy / "extracts", tmp_path / f"out_{name}"))
+        validate_council(cfg, AS_OF)
+        train_council(cfg, AS_OF, now=lambda: pd.Timestamp("2026-11-01").to_pydatetime())
+        link_council(cfg, AS_OF, now=lambda: pd.Timestamp("2026-11-01").to_pydatetime())
+        t = train(with_tracking(cfg, "unused"), AS_OF)
+        t.model.save(tmp_path / f"model_{name}")
+        outputs.append(
+            ((tmp_path / f"model_{name}" / "booster.txt").read_text(), t.evaluation["model"]["auc"]["value"])
+        )
+    assert outputs[0] == outputs[1]
