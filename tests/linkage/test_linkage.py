@@ -169,9 +169,9 @@ def test_joint_names_are_split_and_the_dob_is_the_first_persons() -> None:
     con = duckdb.connect()
     con.execute(
         "CREATE TABLE ct AS SELECT * FROM (VALUES ('A1', 'SHAH, Rosemary & Ashley', DATE '1979-06-07', "
-        "'', '100000000001', DATE '2025-11-30', DATE '2019-04-01', NULL::DATE)) "
+        "'', '100000000001', DATE '2025-11-30', DATE '2019-04-01', NULL::DATE, DATE '2025-12-01')) "
         "t(account_ref, liable_name_1, liable_dob_1, liable_name_2, uprn, balance_date, account_start, "
-        "account_end)"
+        "account_end, _delivered_on)"
     )
     raw = men.raw_mentions_select("council_tax", men.SOURCES["council_tax"], "SELECT * FROM ct")
     con.execute(f"CREATE TABLE raw AS {raw}")
@@ -192,11 +192,11 @@ def _mentions(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
     con.execute(
         "CREATE OR REPLACE TABLE link_mentions (source VARCHAR, record VARCHAR, slot INTEGER, "
         "identity_id VARCHAR, uprn VARCHAR, first_seen DATE, last_seen DATE, records BIGINT, since DATE, "
-        "until DATE, died DATE)"
+        "until DATE, died DATE, first_known DATE)"
     )
-    con.executemany(
-        "INSERT INTO link_mentions VALUES ('s', ?, 1, ?, ?, ?, ?, 1, ?, ?, ?)",
-        [(f"r{i}", *r) for i, r in enumerate(rows)],
+    con.executemany(  # known when first seen
+        "INSERT INTO link_mentions VALUES ('s', ?, 1, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+        [(f"r{i}", *r, r[2]) for i, r in enumerate(rows)],
     )
 
 

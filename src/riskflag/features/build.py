@@ -26,7 +26,7 @@ import duckdb
 
 from riskflag.contracts.contract import load_contract
 from riskflag.errors import UserError
-from riskflag.ingest.warehouse import table_exists
+from riskflag.ingest.warehouse import known, table_exists
 
 STAGES = ("none", "reminder", "final_notice", "summons", "liability_order", "enforcement_agent")
 FAR = "DATE '9999-12-31'"
@@ -41,7 +41,7 @@ FEATURES: tuple[str, ...] = (
     "ct_reduction_weekly",
     "social_tenancy", "introductory_tenancy", "rent_arrears", "rent_arrears_weeks",
     "rent_arrears_change_3m", "rent_arrears_weeks_max_12m", "nosp_12m", "possession_order_12m",
-    "eviction_date_set", "days_since_nosp",
+    "eviction_date_set", "days_since_nosp", "possession_stage",
     "housing_benefit_weekly", "universal_credit", "claim_live", "live_claims", "benefit_cap_12m",
     "benefit_cap_3m",
     "suspension_12m", "non_dependant_deduction_12m", "overpayment_12m", "claim_ended_3m",
@@ -57,25 +57,6 @@ FEATURES: tuple[str, ...] = (
 
 def _days(a: str, b: str) -> str:
     return f"datediff('day', {a}, {b})"
-
-
-# when the council knew a row, where the contract's known-date field does not say
-KNOWN_OTHERWISE = {
-    "education": "CAST("
-    + "make_date(CAST(substr(term, 1, 4) AS INTEGER) + CASE WHEN term LIKE '%AUT' THEN 0 "
-    "ELSE 1 END, CASE WHEN term LIKE '%AUT' THEN 9 WHEN term LIKE '%SPR' THEN 1 ELSE 4 END, 1)"
-    " + INTERVAL 120 DAY AS DATE)",  # a term's record is complete when the term ends
-}
-
-
-def known(source: str, alias: str = "") -> str:
-    """SQL: the day the council knew a row of source (never after riskflag received it)."""
-    c = load_contract(source)
-    a = f"{alias}." if alias else ""
-    field = f'{a}"{c.known_date_field}"' if c.known_date_field else KNOWN_OTHERWISE.get(source)
-    if field and alias and source in KNOWN_OTHERWISE:
-        field = field.replace("term", f"{a}term")
-    return f"least({a}_delivered_on, coalesce({field}, {a}_delivered_on))" if field else f"{a}_delivered_on"
 
 
 def versions(source: str) -> str:
@@ -169,22 +150,30 @@ def build(
 
 
 def _members(con: duckdb.DuckDBPyConnection) -> None:
-    """_members (as_of, household_id, person_id, uprn): who lived where at each date; _person_dob."""
+    """_members (as_of, household_id, person_id, uprn): who lived where at each date as the
+    council could know it then: a stay it had no record of yet is left out, and a stay whose end
+    it learnt of only later is still counted; _person_dob: dates of birth on the records known by
+    each date."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _members AS
-        SELECT a.as_of, m.household_id, m.person_id, m.uprn
+        SELECT a.as_of, m.household_id, m.person_id, m.uprn, m.valid_from
         FROM _asof a JOIN link_household_members m
-          ON m.valid_from <= a.as_of AND (m.valid_to IS NULL OR m.valid_to > a.as_of)
+          ON m.valid_from <= a.as_of AND coalesce(m.known_from, m.valid_from) <= a.as_of
+         AND (m.valid_to IS NULL OR m.valid_to > a.as_of OR coalesce(m.end_known, m.valid_to) > a.as_of)
+        QUALIFY row_number() OVER (PARTITION BY a.as_of, m.person_id ORDER BY m.valid_from DESC, m.uprn) = 1
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _person_dob AS
-        SELECT p.person_id, mode(CAST(i.dob AS DATE)) AS dob
-        FROM link_persons p JOIN link_identities i USING (identity_id) WHERE i.dob IS NOT NULL GROUP BY 1
+        WITH known_ids AS (SELECT identity_id, min(first_known) AS known FROM link_mentions GROUP BY 1)
+        SELECT a.as_of, p.person_id, mode(CAST(i.dob AS DATE)) AS dob
+        FROM _asof a JOIN known_ids k ON k.known <= a.as_of
+        JOIN link_persons p USING (identity_id) JOIN link_identities i USING (identity_id)
+        WHERE i.dob IS NOT NULL GROUP BY ALL
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _records AS
         SELECT DISTINCT m.as_of, m.household_id, x.source, x.record
-        FROM _members m JOIN link_person_xref x USING (person_id)
+        FROM _members m JOIN link_person_xref x ON x.person_id = m.person_id AND x.first_known <= m.as_of
     """)
 
 
@@ -192,20 +181,20 @@ def _cohort(con: duckdb.DuckDBPyConnection) -> None:
     """_snap (as_of, snapshot): the newest council-tax snapshot known at each date;
     _cohort (as_of, household_id, uprn): the households in the council-tax base, less those an
     open homelessness case, temporary accommodation or an upheld objection exclude."""
-    con.execute(
-        """
+    stage = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES))
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _ct AS
-        SELECT uprn, balance_date, """
-        + known("council_tax")
-        + """ AS known_on, sum(arrears) AS arrears,
-               max(CASE recovery_stage """
-        + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES))
-        + """ END) AS stage,
+        WITH v AS (
+            SELECT *, {known("council_tax")} AS k FROM history_council_tax
+            QUALIFY row_number() OVER (PARTITION BY account_ref, balance_date
+                                       ORDER BY _delivered_on DESC, _file DESC, _row DESC) = 1
+        )
+        SELECT uprn, balance_date, max(k) AS known_on, sum(arrears) AS arrears,
+               max(CASE recovery_stage {stage} END) AS stage,
                bool_or(single_person_discount) AS spd, sum(coalesce(ctr_weekly, 0)) AS ctr,
                bool_or(account_end IS NULL OR account_end > balance_date) AS open_account
-        FROM history_council_tax GROUP BY ALL
-    """
-    )
+        FROM v GROUP BY uprn, balance_date
+    """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _snap AS
         SELECT a.as_of, max(c.balance_date) AS snapshot FROM _asof a
@@ -261,17 +250,19 @@ def _composition(con: duckdb.DuckDBPyConnection) -> str:
         WITH base AS (
             SELECT as_of, household_id, any_value(uprn) AS uprn, count(*) AS members,
                    count(*) FILTER (WHERE d.dob > as_of - INTERVAL 18 YEAR) AS children
-            FROM _members m LEFT JOIN _person_dob d USING (person_id)
+            FROM _members m LEFT JOIN _person_dob d USING (as_of, person_id)
             SEMI JOIN _cohort USING (as_of, household_id) GROUP BY ALL
         ),
         before AS (
             SELECT b.as_of, b.household_id, count(h.person_id) AS members_then FROM base b
             LEFT JOIN link_household_members h ON h.uprn = b.uprn
-              AND h.valid_from <= b.as_of - INTERVAL 182 DAY
-              AND (h.valid_to IS NULL OR h.valid_to > b.as_of - INTERVAL 182 DAY)
+              AND h.valid_from <= b.as_of - INTERVAL 182 DAY AND coalesce(h.known_from,
+                  h.valid_from) <= b.as_of
+              AND (h.valid_to IS NULL OR h.valid_to > b.as_of - INTERVAL 182 DAY
+                   OR coalesce(h.end_known, h.valid_to) > b.as_of)
             GROUP BY ALL
         ),
-        began AS (SELECT household_id, valid_from FROM link_households),
+        began AS (SELECT as_of, household_id, min(valid_from) AS valid_from FROM _members GROUP BY ALL),
         named AS (
             SELECT DISTINCT m.as_of, m.household_id, m.person_id FROM _members m
             JOIN link_persons p ON p.person_id = m.person_id
@@ -289,7 +280,8 @@ def _composition(con: duckdb.DuckDBPyConnection) -> str:
                b.members - coalesce(p.members_then, 0) AS members_change_6m,
                (g.valid_from > b.as_of - INTERVAL 365 DAY)::INTEGER AS moved_in_12m,
                coalesce(u.not_on_council_tax, 0) AS not_on_council_tax
-        FROM base b LEFT JOIN before p USING (as_of, household_id) LEFT JOIN began g USING (household_id)
+        FROM base b LEFT JOIN before p USING (as_of, household_id) LEFT JOIN began g USING (as_of,
+            household_id)
         LEFT JOIN unnamed u USING (as_of, household_id)
     """)
     return "_f_composition"
@@ -298,8 +290,9 @@ def _composition(con: duckdb.DuckDBPyConnection) -> str:
 def _council_tax(con: duckdb.DuckDBPyConnection) -> str:
     """The property's council-tax arrears now and 1, 3, 6 and 12 months ago, their change and
     peak, how many of the last 12 month-end snapshots showed arrears, the recovery stage reached
-    (0 none to 5 enforcement agent) now and at worst, single person discount and council tax
-    reduction. Each snapshot as riskflag had it at the as-of date."""
+    (0 none to 5 enforcement agent) now and at worst, single person discount (and whether it
+    started in the last 6 months) and council tax reduction. A snapshot counts from the day the
+    council knew its latest version (a snapshot re-sent later counts from then)."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _f_council_tax AS
         WITH s AS (
@@ -308,8 +301,6 @@ def _council_tax(con: duckdb.DuckDBPyConnection) -> str:
             FROM _cohort c JOIN _snap s USING (as_of)
             JOIN _ct k ON k.uprn = c.uprn AND k.known_on <= c.as_of
               AND k.balance_date BETWEEN s.snapshot - INTERVAL 12 MONTH AND s.snapshot
-            QUALIFY row_number() OVER (PARTITION BY c.as_of, c.household_id,
-                k.balance_date ORDER BY k.known_on DESC) = 1
         )
         SELECT as_of, household_id,
                max(arrears) FILTER (WHERE back = 0) AS ct_arrears,
@@ -337,7 +328,9 @@ def _council_tax(con: duckdb.DuckDBPyConnection) -> str:
 def _rent(con: duckdb.DuckDBPyConnection) -> str | None:
     """A council tenancy at the property: introductory or secure, arrears now (in pounds and in
     weeks of rent), their change over 3 months and worst in 12, a Notice of Seeking Possession or
-    a possession order dated in the last year, an eviction date set, days since the notice."""
+    a possession order dated in the last year, an eviction date set, days since the notice, and
+    how far possession proceedings on the current tenancy have gone (0 none, 1 a notice in the
+    last year, 2 a possession order, 3 an eviction date to come)."""
     if not _has(con, "rent_accounts"):
         return None
     con.execute(f"""
@@ -368,6 +361,13 @@ def _rent(con: duckdb.DuckDBPyConnection) -> str | None:
                max((r.possession_order_date > r.as_of - INTERVAL 365 DAY
                     AND r.possession_order_date <= r.as_of)::INTEGER) AS possession_order_12m,
                max((r.eviction_date > r.as_of)::INTEGER) AS eviction_date_set,
+               max(CASE WHEN r.snapshot_date <> l.snap OR (r.tenancy_end IS NOT NULL
+                   AND r.tenancy_end <= r.as_of)
+                        THEN 0
+                        WHEN r.eviction_date > r.as_of THEN 3
+                        WHEN r.possession_order_date <= r.as_of THEN 2
+                        WHEN r.nosp_date <= r.as_of AND r.nosp_date > r.as_of - INTERVAL 365 DAY THEN 1
+                        ELSE 0 END) AS possession_stage,
                min({_days("r.nosp_date", "r.as_of")}) FILTER (WHERE r.nosp_date <= r.as_of) AS days_since_nosp
         FROM r JOIN latest l USING (as_of, household_id) GROUP BY ALL
     """)
@@ -385,14 +385,16 @@ def _benefits(con: duckdb.DuckDBPyConnection) -> str | None:
         CREATE OR REPLACE TEMP TABLE _f_benefits AS
         WITH e AS (
             SELECT r.as_of, r.household_id, b.claim_ref, b.event_type, b.event_date, b.hb_weekly,
-                b.universal_credit
-            FROM _records r JOIN history_benefits b ON r.source = 'benefits' AND CAST(b.claim_ref
-                AS VARCHAR) = r.record
+                   b.universal_credit, b._file, b._row
+            FROM _records r
+            JOIN history_benefits b ON r.source = 'benefits' AND CAST(b.claim_ref AS VARCHAR) = r.record
             WHERE {known("benefits", "b")} <= r.as_of AND b.event_date <= r.as_of
         ),
         last AS (
-            SELECT as_of, household_id, claim_ref, arg_max(event_type, event_date) AS last_type,
-                   arg_max(hb_weekly, event_date) AS hb, arg_max(universal_credit::INTEGER, event_date) AS uc
+            SELECT as_of, household_id, claim_ref,
+                   first(event_type ORDER BY event_date DESC, _file DESC, _row DESC) AS last_type,
+                   first(hb_weekly ORDER BY event_date DESC, _file DESC, _row DESC) AS hb,
+                   first(universal_credit::INTEGER ORDER BY event_date DESC, _file DESC, _row DESC) AS uc
             FROM e GROUP BY ALL
         ),
         claims AS (

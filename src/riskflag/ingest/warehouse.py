@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from riskflag.contracts.contract import Contract
+from riskflag.contracts.contract import Contract, load_contract
 from riskflag.errors import UserError
 
 SQL_TYPES = {
@@ -131,3 +131,22 @@ def known_at_sql(contract: Contract, as_of: date) -> str:
         f"ORDER BY _delivered_on DESC, {known}_file DESC, _row DESC) AS _version "
         f"FROM {table} WHERE _delivered_on <= {cutoff}) WHERE _version = 1"
     )
+
+
+# when the council knew a row, where the contract's known-date field does not say
+KNOWN_OTHERWISE = {
+    "education": "CAST("
+    + "make_date(CAST(substr(term, 1, 4) AS INTEGER) + CASE WHEN term LIKE '%AUT' THEN 0 "
+    "ELSE 1 END, CASE WHEN term LIKE '%AUT' THEN 9 WHEN term LIKE '%SPR' THEN 1 ELSE 4 END, 1)"
+    " + INTERVAL 120 DAY AS DATE)",  # a term's record is complete when the term ends
+}
+
+
+def known(source: str, alias: str = "") -> str:
+    """SQL: the day the council knew a row of source (never after riskflag received it)."""
+    c = load_contract(source)
+    a = f"{alias}." if alias else ""
+    field = f'{a}"{c.known_date_field}"' if c.known_date_field else KNOWN_OTHERWISE.get(source)
+    if field and alias and source in KNOWN_OTHERWISE:
+        field = field.replace("term", f"{a}term")
+    return f"least({a}_delivered_on, coalesce({field}, {a}_delivered_on))" if field else f"{a}_delivered_on"

@@ -141,10 +141,11 @@ def _col(name: str | None, cast: str = "VARCHAR") -> str:
     return f"CAST({_q(name)} AS {cast})" if name else f"NULL::{cast}"
 
 
-def raw_mentions_select(source: str, spec: PersonSource, rel: str) -> str:
+def raw_mentions_select(source: str, spec: PersonSource, rel: str, known: str = "_delivered_on") -> str:
     """One row per (record, slot, values as sent) naming someone, over the rows of rel: the name
     as given (forenames a list, for joint names), dob, nino, uprn, address and postcode; when the
-    record was first and last seen and in how many rows; and where the source says, when the stay
+    record was first and last seen, in how many rows and when the council first knew of it; and
+    where the source says, when the stay
     began (`since`), ended (`until`: 9999-12-31 while it lasts, as the latest row says) or the
     person died (`died`). Rows are grouped before names are parsed: a history repeats them."""
     parts = []
@@ -171,7 +172,8 @@ def raw_mentions_select(source: str, spec: PersonSource, rel: str) -> str:
         grouped = (
             f"SELECT CAST({spec.record} AS VARCHAR) AS record, {cols}, min(_seen) AS first_seen, "
             "max(_seen) AS last_seen, min(_since) AS since, arg_max(_until, _seen) AS until, "
-            "min(_died) AS died, count(*) AS records FROM (SELECT *, "
+            "min(_died) AS died, count(*) AS records, min(_known) AS first_known FROM (SELECT *, "
+            f"CAST({known} AS DATE) AS _known, "
             f"CAST({spec.date} AS DATE) AS _seen, CAST({spec.since or 'NULL'} AS DATE) AS _since, "
             f"CAST({spec.until or 'NULL'} AS DATE) AS _until, CAST({spec.death or 'NULL'} AS DATE) AS _died "
             f"FROM ({rel}) WHERE {cond}) GROUP BY ALL"
@@ -180,7 +182,8 @@ def raw_mentions_select(source: str, spec: PersonSource, rel: str) -> str:
             f"SELECT '{source}' AS source, record, {i} AS slot, {forenames} AS forenames, "
             f"{surname} AS surname, {_col(s.dob, 'DATE')} AS dob, {_col(s.nino)} AS nino, "
             f"{_col(spec.uprn)} AS uprn_given, {_col(spec.address)} AS address, "
-            f"{_col(spec.postcode)} AS postcode, first_seen, last_seen, since, until, died, records "
+            f"{_col(spec.postcode)} AS postcode, first_seen, last_seen, since, until, died, records, "
+            "first_known "
             f"FROM ({grouped})"
         )
     return " UNION ALL ".join(parts)
@@ -197,6 +200,7 @@ def mentions_select(raw: str, nicknames: str, addresses: str, gazetteer_uprns: s
     known to the gazetteer, else matched from the address)."""
     return f"""
         SELECT r.source, r.record, r.slot + 10 * (f.i - 1) AS slot, r.first_seen, r.last_seen, r.records,
+               r.first_known,
                {name_key("f.forename")} AS forename, {name_key("r.surname")} AS surname,
                coalesce(n.usual, {name_key("f.forename")}) AS forename_canon,
                CASE WHEN f.i = 1 THEN CAST(r.dob AS VARCHAR) END AS dob,

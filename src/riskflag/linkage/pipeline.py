@@ -37,7 +37,7 @@ import pandas as pd
 from riskflag.config import CouncilConfig
 from riskflag.contracts.contract import load_contract
 from riskflag.errors import UserError
-from riskflag.ingest.warehouse import known_at_sql, open_warehouse, table_exists
+from riskflag.ingest.warehouse import known, known_at_sql, open_warehouse, table_exists
 from riskflag.linkage import mentions as men
 from riskflag.linkage import people
 from riskflag.linkage.addresses import match_addresses
@@ -70,7 +70,7 @@ def build_mentions(
     if after is not None:
         window += f" AND _delivered_on > DATE '{after.isoformat()}'"
     rows = {s: f"SELECT * FROM history_{s} WHERE {window}" for s in men.SOURCES if _has(con, s)}
-    parts = [men.raw_mentions_select(s, men.SOURCES[s], sql) for s, sql in rows.items()]
+    parts = [men.raw_mentions_select(s, men.SOURCES[s], sql, known(s)) for s, sql in rows.items()]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS {' UNION ALL '.join(parts)}")
     addresses = "SELECT address, postcode FROM _raw"
     if _has(con, "asb_incidents"):
@@ -94,7 +94,10 @@ def build_mentions(
         f"CREATE OR REPLACE TEMP TABLE _m AS SELECT *, {men.identity_id()} AS identity_id FROM ({select}) "
         "WHERE forename IS NOT NULL OR surname IS NOT NULL"
     )
-    kept = "source, record, slot, identity_id, uprn, first_seen, last_seen, records, since, until, died"
+    kept = (
+        "source, record, slot, identity_id, uprn, first_seen, last_seen, records, since, until, died, "
+        "first_known"
+    )
     new = f"SELECT {kept} FROM _m"
     merged = new if after is None else f"SELECT * FROM link_mentions UNION ALL {new}"
     if after is None or con.execute("SELECT count(*) FROM _m").fetchall()[0][0]:
@@ -102,7 +105,7 @@ def build_mentions(
         CREATE OR REPLACE TABLE link_mentions AS
         SELECT source, record, slot, identity_id, uprn, min(first_seen) AS first_seen,
                max(last_seen) AS last_seen, sum(records)::BIGINT AS records, min(since) AS since,
-               arg_max(until, last_seen) AS until, min(died) AS died
+               arg_max(until, last_seen) AS until, min(died) AS died, min(first_known) AS first_known
         FROM ({merged}) GROUP BY source, record, slot, identity_id, uprn
     """)
     cols = ", ".join(men.IDENTITY)
@@ -352,7 +355,7 @@ def link_council(
         con.execute("""
             CREATE OR REPLACE VIEW link_person_xref AS
             SELECT m.source, m.record, m.slot, p.person_id, m.uprn, m.first_seen, m.last_seen, m.records,
-                   w.best_weight
+                   m.first_known, w.best_weight
             FROM link_mentions m JOIN link_persons p USING (identity_id)
             LEFT JOIN (SELECT id, max(match_weight) AS best_weight FROM (
                 SELECT identity_id_l AS id, match_weight FROM link_pairs WHERE plausible
@@ -502,30 +505,40 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
     record there, or earlier where an account or tenancy says it began then; it ends when a
     record places the person elsewhere and no later record places them back (a stale address in
     a late record does not move them back), when the last account or tenancy there ended with no
-    later home, or at the person's death."""
+    later home, or at the person's death. Each stay also says when the council first knew of it
+    (known_from) and of its end (end_known), so that features at a past date see the households
+    the council could see then."""
     con.execute("""
         CREATE OR REPLACE TABLE link_residence AS
         WITH m AS (SELECT m.*, x.person_id FROM link_mentions m JOIN link_persons x USING (identity_id)),
         seen AS (
             SELECT person_id, uprn, least(min(first_seen), min(since)) AS first_seen,
-                   max(last_seen) AS last_seen, max(until) AS until
+                   max(last_seen) AS last_seen, max(until) AS until, min(first_known) AS known_from
             FROM m WHERE uprn IS NOT NULL AND first_seen IS NOT NULL GROUP BY ALL
         ),
-        died AS (SELECT person_id, min(died) AS died FROM m WHERE died IS NOT NULL GROUP BY ALL),
+        died AS (
+            SELECT person_id, min(died) AS died, min(first_known) AS died_known
+            FROM m WHERE died IS NOT NULL GROUP BY ALL
+        ),
         ordered AS (
-            SELECT *, lead(first_seen) OVER (PARTITION BY person_id ORDER BY first_seen, uprn) AS next_start
+            SELECT *, lead(first_seen) OVER (PARTITION BY person_id ORDER BY first_seen, uprn) AS next_start,
+                   lead(known_from) OVER (PARTITION BY person_id ORDER BY first_seen, uprn) AS next_known
             FROM seen
         ),
         ends AS (
             SELECT o.*, CASE WHEN next_start IS NOT NULL THEN greatest(next_start, first_seen)
                              WHEN until < DATE '9999-12-31' THEN greatest(until, first_seen) END AS left_on,
-                   d.died
+                   CASE WHEN next_start IS NOT NULL THEN next_known
+                        WHEN until < DATE '9999-12-31' THEN greatest(until, last_seen) END AS left_known,
+                   d.died, d.died_known
             FROM ordered o LEFT JOIN died d USING (person_id)
         )
         SELECT person_id, uprn, first_seen AS valid_from,
                CASE WHEN died IS NULL THEN left_on
                     ELSE least(coalesce(left_on, died), greatest(died, first_seen)) END AS valid_to,
-               last_seen
+               last_seen, known_from,
+               CASE WHEN died IS NOT NULL AND (left_on IS NULL OR died < left_on) THEN died_known
+                    ELSE left_known END AS end_known
         FROM ends WHERE died IS NULL OR first_seen <= died ORDER BY person_id, valid_from, uprn
     """)
 
@@ -538,7 +551,8 @@ def build_households(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, i
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _stays AS
         WITH s AS (
-            SELECT person_id, uprn, valid_from, coalesce(valid_to, DATE '9999-12-31') AS until
+            SELECT person_id, uprn, valid_from, coalesce(valid_to, DATE '9999-12-31') AS until, known_from,
+                   end_known
             FROM link_residence WHERE valid_to IS NULL OR valid_to > valid_from
         ),
         g AS (
@@ -567,7 +581,7 @@ def build_households(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, i
     con.execute("""
         CREATE OR REPLACE TABLE link_household_members AS
         SELECT h.id AS household_id, s.person_id, s.uprn, s.valid_from,
-               NULLIF(s.until, DATE '9999-12-31') AS valid_to
+               NULLIF(s.until, DATE '9999-12-31') AS valid_to, s.known_from, s.end_known
         FROM _stays s JOIN _stable h USING (cluster_id) ORDER BY household_id, valid_from, person_id
     """)
     con.execute("""

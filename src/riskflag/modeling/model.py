@@ -74,7 +74,8 @@ class RiskModel:
         )
 
     def score(self, x: pd.DataFrame) -> pd.DataFrame:
-        raw = raw_score(self.booster, x[self.features], self.iteration)
+        # float32, as the model was trained: a value on a split threshold must fall the same side
+        raw = raw_score(self.booster, x[self.features].astype(np.float32), self.iteration)
         return pd.DataFrame({"raw_score": raw, "probability": self.calibration(raw)}, index=x.index)
 
     def save(self, folder: Path) -> dict[str, str]:

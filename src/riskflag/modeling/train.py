@@ -8,7 +8,6 @@ Never reads the synthetic council's truth: everything here comes from the wareho
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -63,29 +62,32 @@ def first_as_of(con: Any) -> date:
 
 
 def labelled_frame(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> tuple[pd.DataFrame, Periods]:
-    """Features and labels at every as-of date the periods need, censored rows left out, and
-    households with an upheld objection today left out of every date (an objection takes effect
-    in training too)."""
-    with open_warehouse(cfg.warehouse) as con:
-        periods = plan_periods(as_of, cfg.horizon_days, first_as_of(con), max_dates=cfg.model.max_as_of_dates)
+    """Features and labels at every as-of date the periods need, with each row's period and
+    training weight: censored rows are left out, and so are households with an upheld objection
+    today (at every date: an objection takes effect in training too). Training keeps every
+    approach and a reproducible share of the other household-dates, weighted up so that the data
+    still says how common approaches are; a large council's history does not fit in memory whole."""
+    m = cfg.model
+    with open_warehouse(cfg.warehouse, memory_limit="4GB") as con:
+        periods = plan_periods(as_of, cfg.horizon_days, first_as_of(con), max_dates=m.max_as_of_dates)
         say(f"features and labels at {len(periods.all())} month ends")
         fb.build(con, periods.all(), cfg.horizon_days, out="_train")
         objecting = fb.objecting_households(con, as_of)
-        frame = con.execute(
-            "SELECT * FROM _train WHERE NOT censored "
-            f"AND household_id NOT IN (SELECT household_id FROM ({objecting}))"
-        ).df()
-    frame["period"] = [periods.of(d) for d in frame["as_of"].dt.date]
+        period = " ".join(f"WHEN DATE '{d}' THEN '{periods.of(d)}'" for d in periods.all())
+        sampled = (
+            f"(hash(household_id || '|' || CAST(as_of AS VARCHAR) || '|{m.seed}') % 1000003) / 1000003.0"
+        )
+        cols = ", ".join(f"CAST({f} AS FLOAT) AS {f}" for f in fb.FEATURES)
+        weight = f"CASE WHEN period = 'train' AND label = 0 THEN {1 / m.negative_fraction} ELSE 1.0 END"
+        frame = con.execute(f"""
+            SELECT as_of, household_id, ward, {cols}, label, period, {weight} AS weight
+            FROM (SELECT *, CASE as_of {period} END AS period FROM _train)
+            WHERE NOT censored AND household_id NOT IN (SELECT household_id FROM ({objecting}))
+              AND (period <> 'train' OR label = 1 OR {sampled} < {m.negative_fraction})
+            ORDER BY as_of, household_id
+        """).df()
+        con.execute("DROP TABLE _train")
     return frame, periods
-
-
-def _subsample(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
-    """Row weights for training: every positive, and a reproducible share of the negatives
-    weighted up so that the data still says how common approaches are."""
-    key = (frame["household_id"].astype(str) + "|" + frame["as_of"].astype(str)).to_numpy()
-    u = np.array([int(hashlib.md5(f"{seed}|{k}".encode()).hexdigest()[:8], 16) / 2**32 for k in key])
-    keep = (frame["label"].to_numpy() == 1) | (u < fraction)
-    return np.where(keep, np.where(frame["label"].to_numpy() == 1, 1.0, 1.0 / fraction), 0.0)
 
 
 def rules_score(frame: pd.DataFrame) -> np.ndarray:
@@ -157,9 +159,8 @@ def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
         for n, r in part.items()
     }
     m = cfg.model
-    weights = _subsample(part["train"], m.negative_fraction, m.seed)
-    tr = part["train"][weights > 0]
-    w = weights[weights > 0]
+    tr = part["train"]
+    w = tr["weight"].to_numpy()
     say(f"LightGBM on {len(tr):,} household-dates ({int(tr['label'].sum()):,} approaches)")
     params = {
         "objective": "binary",
