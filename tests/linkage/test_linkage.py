@@ -20,8 +20,20 @@ AS_OF = date(2026, 10, 31)
 
 
 @pytest.fixture(scope="module")
-def linked(validated_2k):
+def linked(validated_2k, tmp_path_factory: pytest.TempPathFactory):
+    """On a copy of the validated warehouse, so that other modules' links do not count as earlier
+    runs here."""
+    import shutil
+
     cfg, _, _ = validated_2k
+    own = tmp_path_factory.mktemp("linked")
+    cfg = cfg.model_copy(update={"output_folder": own})
+    shutil.copy(validated_2k[0].warehouse, cfg.warehouse)
+    with open_warehouse(cfg.warehouse) as con:
+        for name, kind in con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_name LIKE 'link_%'"
+        ).fetchall():
+            con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {name}")
     trained = train_council(cfg, AS_OF)
     first = link_council(cfg, AS_OF)
     second = link_council(cfg, AS_OF)
