@@ -101,6 +101,41 @@ def link_args(prepared: str, steps: list[tuple[str, ...]], *args: str) -> Callab
     return setup
 
 
+def train_args(prepared: str, steps: list[tuple[str, ...]]) -> Callable[[Path], list[str]]:
+    """`riskflag train` on a copy of a prepared runs folder (validated and linked)."""
+
+    def setup(tmp: Path) -> list[str]:
+        cfg = council_config(tmp)
+        shutil.copytree(linked_runs(prepared, steps), tmp / "runs", dirs_exist_ok=True)
+        return ["train", "--config", str(cfg), "--as-of", "2026-10-31"]
+
+    return setup
+
+
+def model_quality(tmp: Path) -> dict:
+    """The trained model against the oracle: `riskflag evaluate model --truth`, after the timing."""
+    cfg = tmp / "council.yaml"
+    truth = large_council() / "truth"
+    subprocess.run(
+        [*RISKFLAG, "evaluate", "model", "--config", str(cfg), "--truth", str(truth)],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    res = json.loads(next((tmp / "runs").glob("model_evaluation_v*.json")).read_text())
+    keep = ("auc", "average_precision", "brier", "observed_over_expected", "calibration_slope", "ece")
+    return {
+        "model": {k: res["model"][k] for k in keep}
+        | {"at_capacity": res["model"]["at_capacity"], "top_1pct": res["model"]["top_1pct"]},
+        "oracle": {k: res["oracle"][k] for k in keep}
+        | {"at_capacity": res["oracle"]["at_capacity"], "top_1pct": res["oracle"]["top_1pct"]},
+        "rules": res["rules"],
+        "oracle_expected_precision_at_capacity": res["oracle_expected_precision_at_capacity"],
+        "oracle_expected_precision_top_1pct": res["oracle_expected_precision_top_1pct"],
+        "auc_gap_to_oracle": res["auc_gap_to_oracle"],
+    }
+
+
 def synth_args(households: int) -> Callable[[Path], list[str]]:
     def setup(tmp: Path) -> list[str]:
         return [
@@ -171,6 +206,22 @@ BENCHMARKS = {
         "command": "riskflag link run --config <250k council> --as-of 2026-10-31",
         "targets": {"seconds": 20},
     },
+    "train_250k": {
+        "what": "train the household-risk model on the 250k council (24 monthly as-of dates: features and "
+        "labels, LightGBM, calibration, baselines, evaluation, fairness, MLflow), then its quality against "
+        "the oracle (untimed)",
+        "setup": train_args(
+            "train_base",
+            [
+                ("validate", "--config", "CFG", "--as-of", "2026-10-31"),
+                ("link", "train", "--config", "CFG", "--as-of", "2026-10-31"),
+                ("link", "run", "--config", "CFG", "--as-of", "2026-10-31"),
+            ],
+        ),
+        "command": "riskflag train --config <250k council> --as-of 2026-10-31",
+        "targets": {"seconds": 600, "peak_gb": 8.0},
+        "after": model_quality,
+    },
     "ingest_nightly": {
         "what": "one night's deliveries (2026-10-15) of the 250k council, into the warehouse "
         "as the night before left it",
@@ -189,17 +240,15 @@ LINK_FACTS = (
 
 def run_once(args: list[str], out: Path) -> dict:
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    began = time.time()
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [*RISKFLAG, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    # output to files, not pipes: a child that fills a pipe nobody reads would wait for ever
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen([*RISKFLAG, *args], stdout=log, stderr=log, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        log.seek(0)
+        stderr = log.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark command failed: {' '.join(args)}\n{stderr[-2000:]}")
     timings = {}
@@ -210,7 +259,8 @@ def run_once(args: list[str], out: Path) -> dict:
         timings["extract_files"] = len(m["files"])
         stages = out / "synth_timings.json"
         timings["stages_s"] = json.loads(stages.read_text()) if stages.is_file() else {}
-    for report in sorted(out.parent.glob("runs/*/validation.json")):
+    fresh = [p for p in sorted(out.parent.glob("runs/*/*.json")) if p.stat().st_mtime >= began]
+    for report in [p for p in fresh if p.name == "validation.json"]:
         v = json.loads(report.read_text())
         deliveries = [d for src in v["sources"] for d in src["deliveries"]]
         timings["status"] = v["status"]
@@ -219,7 +269,7 @@ def run_once(args: list[str], out: Path) -> dict:
             timings[k] = sum(d[k] for d in deliveries)
         started, finished = (datetime.fromisoformat(v[k]) for k in ("started_at", "finished_at"))
         timings["stage_seconds"] = round((finished - started).total_seconds(), 2)
-    for report in sorted(out.parent.glob("runs/*-link-*/linkage.json")):
+    for report in [p for p in fresh if p.name == "linkage.json"]:
         v = json.loads(report.read_text())
         timings |= {k: v[k] for k in LINK_FACTS}
     if summary.is_file():
@@ -256,6 +306,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix=f"riskflag-bench-{name}-") as tmp:
                 args = spec["setup"](Path(tmp))
                 r = run_once(args, Path(tmp) / "c")
+                if "after" in spec and i == a.repeat - 1:
+                    r["quality"] = spec["after"](Path(tmp))
                 shutil.rmtree(tmp, ignore_errors=True)
             runs.append(r)
             print(f"{name} run {i + 1}/{a.repeat}: {r['seconds']} s, peak {r['peak_gb']} GB", flush=True)
