@@ -112,6 +112,16 @@ def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def groups_for(con, rows: pd.DataFrame) -> pd.DataFrame:
+    """Each row's (as_of, household_id) groups as the council records them, 'unknown' where no
+    member's record says, and its household type."""
+    recorded = recorded_groups(con, rows)
+    groups = rows[["as_of", "household_id"]].merge(recorded, on=["as_of", "household_id"], how="left")
+    groups = groups.fillna("unknown")
+    groups["household_type"] = household_type(rows).to_numpy()
+    return groups
+
+
 def audit(
     groups: pd.DataFrame, y: np.ndarray, selected: np.ndarray, probability: np.ndarray
 ) -> tuple[pd.DataFrame, dict]:

@@ -82,13 +82,7 @@ def evaluate_against_truth(cfg: CouncilConfig, truth: Path, version: str | None 
         "table": registry.suppress_small(table).to_dict("records"),
     }
     with open_warehouse(cfg.warehouse) as con:
-        recorded = fairness.recorded_groups(con, frame)
-    rec = (
-        frame[["as_of", "household_id"]]
-        .merge(recorded, on=["as_of", "household_id"], how="left")
-        .fillna("unknown")
-    )
-    rec["household_type"] = groups["household_type"].to_numpy()
+        rec = fairness.groups_for(con, frame)
     rtable, rcoverage = fairness.audit(rec, y, mine, prob)
     out["fairness_recorded"] = {
         "coverage": rcoverage,

@@ -39,13 +39,7 @@ def train_and_register(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Tr
     s = trained.scores["model"]
     say("fairness audit on the evaluation period")
     with open_warehouse(cfg.warehouse) as con:
-        groups = fairness.recorded_groups(con, rows)
-    groups = (
-        rows[["as_of", "household_id"]]
-        .merge(groups, on=["as_of", "household_id"], how="left")
-        .fillna("unknown")
-    )
-    groups["household_type"] = fairness.household_type(rows).to_numpy()
+        groups = fairness.groups_for(con, rows)
     chosen = select_at_capacity(rows, s.raw[ev], cfg.teams)
     table, coverage = fairness.audit(groups, rows["label"].to_numpy(), chosen, s.probability[ev])
     with tempfile.TemporaryDirectory() as tmp:
