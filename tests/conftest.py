@@ -42,6 +42,8 @@ def council_config(
 ) -> Path:
     """The demo config pointed at other extracts and outputs (optionally fewer sources, or
     sources with some settings changed); returns the new config's path."""
+    import shutil
+
     import yaml
 
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "council.yaml").read_text())
@@ -54,6 +56,7 @@ def council_config(
     out.mkdir(parents=True, exist_ok=True)
     path = out / "council.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    shutil.copy(Path(__file__).resolve().parents[1] / "configs" / "reasons.yaml", out / "reasons.yaml")
     return path
 
 

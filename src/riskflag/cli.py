@@ -167,9 +167,11 @@ def demo(
     _train(cfg, as_of)
     _promote(cfg)
     _evaluate_model(cfg, council / "truth")
+    res = _nightly(cfg, as_of)
+    first = next(iter(res.lists.values()))
     out.print(
-        "Stages so far: synthesise, validate, link, train, promote. Next: nightly scoring; "
-        "`riskflag --help` lists what exists."
+        f"Done: synthesise, validate, link, train, promote, nightly. Open the first team's list in a "
+        f"browser: [bold]{first.resolve().as_uri()}[/]"
     )
 
 
@@ -582,6 +584,83 @@ def _evaluate_model(cfg, truth: Path, version: str | None = None) -> dict:
     path.write_text(json.dumps(res, indent=2, default=str), encoding="utf-8")
     out.print(f"Written: [bold]{path}[/]")
     return res
+
+
+@app.command("nightly")
+def nightly_cmd(
+    config: ConfigOpt = Path("configs/council.yaml"),
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Score as of this date, YYYY-MM-DD (default today); earlier dates backfill."
+        ),
+    ] = None,
+) -> None:
+    """The nightly run: validate tonight's deliveries, link what is new, score every household with
+    the champion model, explain the flagged ones and publish each team's list.
+
+    Exit code 0 when a list was published (1 when the run stopped; yesterday's list stays, and
+    the status page says so; 3 when another run holds the lock)."""
+    from riskflag.config import load_config
+
+    _nightly(load_config(config), _as_of(as_of))
+
+
+def _nightly(cfg, as_of: date):
+    from riskflag.scoring.pipeline import nightly, root
+
+    try:
+        with _progress() as bar:
+            task = bar.add_task("Nightly", total=None)
+            res = nightly(cfg, as_of, say=lambda what: bar.update(task, description=f"Nightly: {what}"))
+    except UserError:
+        console.print(f"Status page: [bold]{root(cfg) / 'status.html'}[/]")
+        raise
+    c = res.counts
+    t = Table(title=f"Nightly run as of {as_of}: {res.outcome.upper()}")
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    t.add_row("households scored (the cohort)", f"{c['cohort']:,}")
+    for team, n in c["flagged_by_team"].items():
+        t.add_row(f"flagged for {team}", f"{n:,}")
+    for k, n in c["flagged_by_status"].items():
+        t.add_row(f"  of which {k}", f"{n:,}")
+    for k, n in {**c["suppressed"], **c["excluded_from_cohort"]}.items():
+        t.add_row(f"not flagged: {k}", f"{n:,}")
+    out.print(t)
+    for n in res.notes:
+        out.print(f"[yellow]{n}[/]", highlight=False)
+    for team, path in res.lists.items():
+        out.print(f"{team}: [bold]{path}[/]")
+    out.print(f"Cohort: {res.folder / 'cohort.csv'} (and .parquet); manifest and status page beside them.")
+    return res
+
+
+@app.command("subject-access")
+def subject_access_cmd(
+    config: ConfigOpt = Path("configs/council.yaml"),
+    person: Annotated[
+        str | None, typer.Option(help="A person's name as the council records it, e.g. 'Jane Smith'.")
+    ] = None,
+    dob: Annotated[
+        str | None, typer.Option(help="Their date of birth, YYYY-MM-DD, to narrow a name.")
+    ] = None,
+    household: Annotated[str | None, typer.Option(help="A household reference (H…) from a list.")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="JSON file to write (default beside the runs).")
+    ] = None,
+) -> None:
+    """Everything riskflag has produced about a person or household (scores, flags, reasons,
+    model versions) and the source records behind it, for a subject access request or an appeal."""
+    from riskflag.config import load_config
+    from riskflag.scoring.subject_access import export
+
+    if (person is None) == (household is None):
+        raise UserError("give exactly one of --person or --household")
+    cfg = load_config(config)
+    path, summary = export(cfg, person=person, dob=dob, household=household, out=out_file)
+    out.print(summary, highlight=False)
+    out.print(f"Written: [bold]{path}[/] (OFFICIAL-SENSITIVE: it holds personal data)")
 
 
 def _same_demo(manifest: Path, households: int, seed: int) -> bool:

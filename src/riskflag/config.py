@@ -176,6 +176,46 @@ class ModelConfig(Strict):
     gates: Gates = Gates()
 
 
+class Bands(Strict):
+    """Calibrated probability from which a household is in each risk band (below medium: low)."""
+
+    very_high: float = Field(default=0.3, gt=0, lt=1)
+    high: float = Field(default=0.15, gt=0, lt=1)
+    medium: float = Field(default=0.05, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bands:
+        if not self.very_high > self.high > self.medium:
+            raise ValueError("bands must fall: very_high > high > medium")
+        return self
+
+
+class NightlyConfig(Strict):
+    """The nightly scoring run: who is flagged, what is suppressed, what is explained, when to stop."""
+
+    probability_floor: float = Field(
+        default=0.03, ge=0, lt=1, description="no household below this calibrated probability is flagged"
+    )
+    contacted_within_days: int = Field(
+        default=90, ge=0, description="a household the team contacted this recently is not flagged again"
+    )
+    reasons: int = Field(default=4, ge=1, le=10, description="reasons shown per flagged household")
+    protective_factors: int = Field(default=2, ge=0, le=10)
+    reasons_file: Path = Field(
+        default=Path("reasons.yaml"), description="reason templates and support; relative to this file"
+    )
+    bands: Bands = Bands()
+    drift_warn: float = Field(default=0.1, gt=0, description="population stability index that warns")
+    drift_stop: float = Field(
+        default=0.25, gt=0, description="population stability index of the score that stops"
+    )
+    lock_file: Path = Field(default=Path("nightly/.lock"), description="relative to output_folder")
+
+    def reasons_path(self, cfg: CouncilConfig) -> Path:
+        f = self.reasons_file
+        return f if f.is_absolute() else cfg.path.resolve().parent / f
+
+
 class CouncilConfig(Strict):
     """One council's settings. `path` is the file it came from, for messages that name it."""
 
@@ -187,6 +227,7 @@ class CouncilConfig(Strict):
     sources: dict[str, SourceConfig]
     linkage: LinkageConfig = LinkageConfig()
     model: ModelConfig = ModelConfig()
+    nightly: NightlyConfig = NightlyConfig()
     _path: Path | None = PrivateAttr(default=None)
 
     @property

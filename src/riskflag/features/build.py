@@ -180,7 +180,8 @@ def _members(con: duckdb.DuckDBPyConnection) -> None:
 def _cohort(con: duckdb.DuckDBPyConnection) -> None:
     """_snap (as_of, snapshot): the newest council-tax snapshot known at each date;
     _cohort (as_of, household_id, uprn): the households in the council-tax base, less those an
-    open homelessness case, temporary accommodation or an upheld objection exclude."""
+    open homelessness case, temporary accommodation or an upheld objection exclude
+    (_cohort_excluded: which, and why, for the nightly run's counts)."""
     stage = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES))
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _ct AS
@@ -202,10 +203,12 @@ def _cohort(con: duckdb.DuckDBPyConnection) -> None:
             AND c.balance_date <= a.as_of
         GROUP BY a.as_of
     """)
-    excluded = ["SELECT NULL::DATE AS as_of, NULL::VARCHAR AS household_id WHERE false"]
+    excluded = [
+        "SELECT NULL::DATE AS as_of, NULL::VARCHAR AS household_id, NULL::VARCHAR AS reason WHERE false"
+    ]
     if _has(con, "homelessness_cases"):
         excluded.append(f"""
-            SELECT DISTINCT a.as_of, r.household_id FROM _asof a
+            SELECT DISTINCT a.as_of, r.household_id, 'open homelessness case' AS reason FROM _asof a
             JOIN _records r ON r.as_of = a.as_of AND r.source = 'homelessness_cases'
             JOIN _v_homelessness_cases v ON CAST(v.case_ref AS VARCHAR) = r.record AND {_current()}
             WHERE v.approach_date <= a.as_of AND (v.close_date IS NULL OR v.close_date > a.as_of)
@@ -213,7 +216,7 @@ def _cohort(con: duckdb.DuckDBPyConnection) -> None:
         """)
     if _has(con, "rent_accounts"):
         excluded.append(f"""
-            SELECT DISTINCT m.as_of, m.household_id FROM _members m
+            SELECT DISTINCT m.as_of, m.household_id, 'in temporary accommodation' AS reason FROM _members m
             JOIN history_rent_accounts r ON r.uprn = m.uprn AND {known("rent_accounts", "r")} <= m.as_of
               AND r.snapshot_date <= m.as_of AND r.snapshot_date > m.as_of - INTERVAL 40 DAY
             WHERE r.tenancy_type = 'temporary_accommodation'
@@ -221,21 +224,30 @@ def _cohort(con: duckdb.DuckDBPyConnection) -> None:
         """)
     if _has(con, "objections"):
         excluded.append(f"""
-            SELECT DISTINCT r.as_of, r.household_id FROM _records r
+            SELECT DISTINCT r.as_of, r.household_id, 'upheld objection' AS reason FROM _records r
             JOIN _asof a USING (as_of)
             JOIN _v_objections v ON r.source = 'objections' AND CAST(v.objection_ref AS VARCHAR) = r.record
               AND {_current()} WHERE v.status = 'upheld'
             UNION
-            SELECT DISTINCT a.as_of, v.household_ref FROM _asof a
+            SELECT DISTINCT a.as_of, v.household_ref, 'upheld objection' FROM _asof a
             JOIN _v_objections v ON {_current()} WHERE v.status = 'upheld' AND v.household_ref IS NOT NULL
         """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _cohort AS
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _base AS
         SELECT DISTINCT m.as_of, m.household_id, m.uprn
         FROM _members m JOIN _snap s USING (as_of)
         JOIN _ct c ON c.uprn = m.uprn AND c.balance_date = s.snapshot AND c.known_on <= m.as_of
             AND c.open_account
-        ANTI JOIN ({" UNION ".join(excluded)}) x USING (as_of, household_id)
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _cohort_excluded AS
+        SELECT as_of, household_id, arg_min(reason, CASE reason WHEN 'upheld objection' THEN 0
+            WHEN 'open homelessness case' THEN 1 ELSE 2 END) AS reason FROM ({" UNION ".join(excluded)}) x
+        SEMI JOIN _base USING (as_of, household_id) GROUP BY ALL
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _cohort AS
+        SELECT * FROM _base ANTI JOIN _cohort_excluded USING (as_of, household_id)
     """)
 
 

@@ -65,12 +65,27 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 class RiskModel:
     """Scoring with a saved booster and calibration: raw score (for ranking) and probability."""
 
-    def __init__(self, booster: Any, calibration: Calibration, features: list[str], iteration: int) -> None:
+    def __init__(
+        self,
+        booster: Any,
+        calibration: Calibration,
+        features: list[str],
+        iteration: int,
+        reference: dict[str, dict] | None = None,
+    ) -> None:
         self.booster, self.calibration, self.features, self.iteration = (
             booster,
             calibration,
             features,
             iteration,
+        )
+        self.reference = reference  # drift reference (scoring/drift.py): quantile cut points and shares
+
+    def contributions(self, x: pd.DataFrame) -> np.ndarray:
+        """Exact TreeSHAP contributions at the scoring iteration: one column per feature and the
+        base value last; each row sums to the raw score."""
+        return self.booster.predict(
+            x[self.features].astype(np.float32), pred_contrib=True, num_iteration=self.iteration
         )
 
     def score(self, x: pd.DataFrame) -> pd.DataFrame:
@@ -82,7 +97,13 @@ class RiskModel:
         folder.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(folder / BOOSTER), num_iteration=self.iteration)
         (folder / CALIBRATION).write_text(
-            json.dumps({"calibration": json.loads(self.calibration.to_json()), "features": self.features}),
+            json.dumps(
+                {
+                    "calibration": json.loads(self.calibration.to_json()),
+                    "features": self.features,
+                    "reference": self.reference,
+                }
+            ),
             encoding="utf-8",
         )
         return {"booster": str(folder / BOOSTER), "calibration": str(folder / CALIBRATION)}
@@ -94,4 +115,4 @@ class RiskModel:
         booster = lgb.Booster(model_file=str(booster_path))
         spec = json.loads(Path(calibration_path).read_text(encoding="utf-8"))
         cal = Calibration(**spec["calibration"])
-        return cls(booster, cal, spec["features"], booster.current_iteration())
+        return cls(booster, cal, spec["features"], booster.current_iteration(), spec.get("reference"))

@@ -25,6 +25,7 @@ from riskflag.ingest.warehouse import open_warehouse
 from riskflag.modeling import metrics as mt
 from riskflag.modeling.evaluate import evaluate
 from riskflag.modeling.model import Calibration, RiskModel, sigmoid
+from riskflag.scoring import drift
 
 Say = Callable[[str], None]
 
@@ -210,6 +211,10 @@ def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
     )
 
     scored = model.score(frame)
+    ev_rows = frame["period"].to_numpy() == "evaluation"
+    model.reference = drift.reference(
+        frame.loc[ev_rows, features], features, scored["raw_score"].to_numpy()[ev_rows]
+    )
     scores = {
         "model": Scores(scored["raw_score"].to_numpy(), scored["probability"].to_numpy()),
         "rules": Scores(rules_score(frame), rules_cal.predict_proba(frame)[:, 1]),

@@ -1,0 +1,94 @@
+"""The model the nightly run scores with: the registry's champion, or, when the tracking server
+cannot be reached, the copy of the last champion this machine resolved (said so on the list).
+
+The cache holds the model's own files (trees and a calibration map, no personal data) and which
+registered version they are; it is replaced atomically each time the champion is resolved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from riskflag.config import CouncilConfig
+from riskflag.errors import UserError
+from riskflag.modeling.model import BOOSTER, CALIBRATION, RiskModel
+
+CACHE = "models/champion-cache"
+
+
+@dataclass
+class Champion:
+    model: RiskModel
+    name: str
+    version: str
+    run_id: str
+    source: str  # registry | cache
+    note: str = ""
+
+
+def _cache(cfg: CouncilConfig) -> Path:
+    return cfg.output_folder / CACHE
+
+
+def _missing(exc: Exception) -> bool:
+    """The registry answered and has no such model or alias (as opposed to not answering)."""
+    code = getattr(exc, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
+
+
+def resolve(cfg: CouncilConfig) -> Champion:
+    # an unreachable server must fail in seconds, not after MLflow's minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from riskflag.modeling import registry
+
+    name = cfg.registered_name
+    try:
+        mlflow = registry.client(cfg)
+        mv = mlflow.MlflowClient().get_model_version_by_alias(name, registry.CHAMPION)
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}").unwrap_python_model().model
+    except Exception as exc:  # connection errors come as several kinds
+        if _missing(exc):
+            raise UserError(
+                f"{name}: the registry at {cfg.tracking_uri} has no champion; run `riskflag promote`"
+            ) from None
+        return _from_cache(cfg, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    champ = Champion(model, name, str(mv.version), mv.run_id, "registry")
+    _store(cfg, champ)
+    return champ
+
+
+def _store(cfg: CouncilConfig, champ: Champion) -> None:
+    folder = _cache(cfg)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    champ.model.save(tmp)
+    (tmp / "champion.json").write_text(
+        json.dumps({"name": champ.name, "version": champ.version, "run_id": champ.run_id}), encoding="utf-8"
+    )
+    old = folder.with_name(folder.name + f".old{os.getpid()}")
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _from_cache(cfg: CouncilConfig, why: str) -> Champion:
+    folder = _cache(cfg)
+    meta = folder / "champion.json"
+    if not meta.is_file():
+        raise UserError(
+            f"the tracking server {cfg.tracking_uri} cannot be reached ({why}) and there is no cached "
+            f"champion in {folder}: no model to score with"
+        )
+    m = json.loads(meta.read_text(encoding="utf-8"))
+    model = RiskModel.load(folder / BOOSTER, folder / CALIBRATION)
+    note = (
+        f"tracking server unreachable ({why}); scored with the locally cached champion, "
+        f"version {m['version']}"
+    )
+    return Champion(model, m["name"], m["version"], m["run_id"], "cache", note)

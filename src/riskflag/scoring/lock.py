@@ -1,0 +1,35 @@
+"""One nightly run at a time: a kernel lock (flock) that the kernel releases when the holder
+dies, so a killed run never leaves a stale lock behind."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from riskflag.errors import UserError
+
+
+class Locked(UserError):
+    exit_code = 3
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise Locked(
+                f"{path}: another nightly run holds the lock (pid {holder}); refusing to start"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,430 @@
+"""The nightly run: validate → link → features → score → explain → publish, for one as-of date.
+
+Only this module wires the stages; each is a function elsewhere. A run holds a kernel lock, so a
+second concurrent run is refused; it writes its outputs for the as-of date in one rename, so a
+run killed part-way leaves yesterday's list as it was; and it rewrites the status page whatever
+happens, so nobody mistakes yesterday's list for today's. Running the same as-of date again
+rebuilds the same files (byte-identical cohort files for the same inputs, config and model).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskflag import __version__
+from riskflag.config import CouncilConfig
+from riskflag.errors import UserError
+from riskflag.features import build as fb
+from riskflag.ingest.warehouse import known, open_warehouse, table_exists
+from riskflag.scoring import drift, evidence, explain, flag, publish
+from riskflag.scoring.champion import Champion, resolve
+from riskflag.scoring.lock import exclusive
+
+Say = Callable[[str], None]
+SMALL = 10
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class NightlyStop(UserError):
+    """Tonight's run cannot publish a list (a critical source failed, the population drifted)."""
+
+    exit_code = 1
+
+
+@dataclass
+class NightlyResult:
+    as_of: date
+    outcome: str  # ok | degraded
+    folder: Path
+    lists: dict[str, Path]
+    counts: dict[str, Any]
+    notes: list[str]
+    manifest: dict = field(default_factory=dict)
+
+
+def root(cfg: CouncilConfig) -> Path:
+    return cfg.output_folder / "nightly"
+
+
+def nightly(
+    cfg: CouncilConfig, as_of: date, say: Say = _quiet, now: Callable[[], datetime] = datetime.now
+) -> NightlyResult:
+    base = root(cfg)
+    lock = (
+        cfg.nightly.lock_file
+        if cfg.nightly.lock_file.is_absolute()
+        else cfg.output_folder / cfg.nightly.lock_file
+    )
+    with exclusive(lock):
+        publish.clean_partials(base)
+        current = _current_list(base)
+        started = publish.now_iso(now())
+        status = {"as_of": as_of.isoformat(), "started": started, "finished": None, "current_list": current}
+        publish.write_status(
+            base, {**status, "outcome": "running", "message": "The nightly run is in progress."}
+        )
+        try:
+            res = _run(cfg, as_of, say, now)
+        except Exception as exc:
+            why = str(exc) if isinstance(exc, UserError) else f"internal error ({type(exc).__name__}: {exc})"
+            publish.write_status(
+                base,
+                {
+                    **status,
+                    "outcome": "failed",
+                    "finished": publish.now_iso(now()),
+                    "message": f"Tonight's run failed: {why}",
+                },
+            )
+            raise
+        publish.write_status(
+            base,
+            {
+                **status,
+                "outcome": res.outcome,
+                "finished": publish.now_iso(now()),
+                "message": " ".join(
+                    [f"{res.counts['flagged']} households flagged from {res.counts['cohort']:,}.", *res.notes]
+                ),
+                "current_list": _current_list(base),
+            },
+        )
+        return res
+
+
+def _current_list(base: Path) -> dict | None:
+    """The newest published list (by as-of date), from its manifest."""
+    found = sorted(p for p in base.glob("*/manifest.json") if not p.parent.name.startswith("."))
+    if not found:
+        return None
+    m = json.loads(found[-1].read_text(encoding="utf-8"))
+    return {"as_of": m["as_of"], "lists": {t: str(found[-1].parent / f) for t, f in m["lists"].items()}}
+
+
+def _run(cfg: CouncilConfig, as_of: date, say: Say, now: Callable[[], datetime]) -> NightlyResult:
+    from riskflag.ingest.pipeline import validate_council
+    from riskflag.linkage.pipeline import link_council
+    from riskflag.modeling.registry import code_version, config_hash
+
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    def stage(name: str) -> Callable[[], None]:
+        say(name)
+        t0 = time.perf_counter()
+        return lambda: timings.__setitem__(name, round(time.perf_counter() - t0, 2))
+
+    done = stage("validate")
+    run, _ = validate_council(cfg, as_of, now=now)
+    done()
+    if run.status == "stopped":
+        failed = [s for s in run.sources if s.status != "ok" and s.critical]
+        raise NightlyStop(
+            "a source critical to scoring failed validation: "
+            + "; ".join(f"{s.source}: {s.message or 'failed'}" for s in failed)
+        )
+    degraded = run.excluded
+    if degraded:
+        notes.append(
+            f"Degraded run: {', '.join(degraded)} left out tonight (failed validation); "
+            "reasons from those sources are missing."
+        )
+    done = stage("link")
+    link_council(cfg, as_of, now=now)
+    done()
+    done = stage("model")
+    champ = resolve(cfg)
+    if champ.note:
+        notes.append(champ.note[0].upper() + champ.note[1:] + ".")
+    done()
+    families = explain.load_reasons(cfg.nightly.reasons_path(cfg))
+    with open_warehouse(cfg.warehouse) as con:
+        done = stage("features")
+        fb.build(con, [as_of], out="_tonight")
+        feats = con.execute("SELECT * FROM _tonight ORDER BY household_id").df()
+        excluded = dict(
+            con.execute("SELECT reason, count(*) FROM _cohort_excluded GROUP BY 1 ORDER BY 1").fetchall()
+        )
+        done()
+        if feats.empty:
+            raise NightlyStop(f"no household is in the cohort at {as_of}: is the council-tax base loaded?")
+        done = stage("score")
+        scored = champ.model.score(feats)
+        feats["raw_score"] = scored["raw_score"].to_numpy()
+        feats["probability"] = scored["probability"].to_numpy()
+        feats["suppressed"] = _suppressions(con, cfg, as_of, feats)
+        ranked = flag.rank(feats)
+        ranked["band"] = flag.band(ranked["probability"].to_numpy(), cfg.nightly.bands)
+        ranked["team"] = flag.select(ranked, cfg.teams, cfg.nightly.probability_floor)
+        is_flagged = ranked["team"].notna()
+        ranked["flag"] = None
+        ranked.loc[is_flagged, "flag"] = flag.status(
+            ranked.loc[is_flagged, "household_id"], publish.previous_flags(root(cfg), as_of)
+        )
+        done()
+        done = stage("drift")
+        psi = (
+            drift.stability(champ.model.reference, ranked, ranked["raw_score"].to_numpy())
+            if (champ.model.reference)
+            else {}
+        )
+        warn = sorted(k for k, v in psi.items() if v > cfg.nightly.drift_warn)
+        done()
+        if psi.get("score", 0.0) > cfg.nightly.drift_stop:
+            raise NightlyStop(
+                f"the score's population stability index is {psi['score']:.3f}, above nightly.drift_stop "
+                f"{cfg.nightly.drift_stop}: tonight's population differs from the one the model was judged on"
+            )
+        if warn:
+            notes.append(
+                f"Drift warning: {len(warn)} inputs have moved from the training reference "
+                f"(PSI above {cfg.nightly.drift_warn}): {', '.join(warn[:8])}{'…' if len(warn) > 8 else ''}."
+            )
+        if not psi:
+            notes.append("No drift reference in this model version: drift not measured.")
+        done = stage("explain")
+        flagged = ranked[is_flagged].reset_index(drop=True)
+        con.register("_scored_features_df", feats[["as_of", "household_id", "services_12m"]])
+        con.execute("CREATE OR REPLACE TEMP TABLE _scored_features AS SELECT * FROM _scored_features_df")
+        ev = evidence.gather(con, flagged)
+        ex = explain.explain(
+            champ.model, flagged, ev, families, cfg.nightly.reasons, cfg.nightly.protective_factors
+        )
+        gap = np.abs(ex.contributions.sum(axis=1) - flagged["raw_score"].to_numpy())
+        if gap.max(initial=0.0) > 1e-6:
+            raise RuntimeError(f"contributions do not add up to the raw score (gap {gap.max():.2e})")
+        people = _names_and_addresses(con, flagged)
+        in_force = con.execute(f"""
+            SELECT source, arg_max(name, (delivered_on, name)) AS latest, max(delivered_on) AS delivered_on,
+                   arg_max(sha256, (delivered_on, name)) AS sha256, count(*) AS accepted_deliveries
+            FROM deliveries WHERE status = 'accepted' AND delivered_on <= DATE '{as_of.isoformat()}'
+            GROUP BY 1 ORDER BY 1
+        """).df()
+        done()
+    done = stage("publish")
+    cohort = _cohort_table(ranked, flagged, ex.table, people, champ, as_of)
+    manifest = _manifest(cfg, as_of, run, champ, cohort, excluded, psi, notes, timings, degraded)
+    manifest["config_sha256"], manifest["code_version"] = config_hash(cfg), code_version()
+    manifest["deliveries_in_force"] = json.loads(in_force.to_json(orient="records", date_format="iso"))
+    lists = {t.name: f"list-{publish.slug(t.name)}.html" for t in cfg.teams}
+    manifest["lists"] = lists
+    meta = {
+        "as_of": as_of.isoformat(),
+        "council": cfg.council.name,
+        "model": f"{champ.name} v{champ.version}",
+        "notes": notes,
+    }
+
+    def write(folder: Path) -> None:
+        publish.cohort_parquet(cohort, folder / "cohort.parquet")
+        (folder / "cohort.csv").write_bytes(publish.cohort_csv(cohort))
+        for t in cfg.teams:
+            rows = cohort[cohort["team"] == t.name].sort_values("rank")
+            (folder / lists[t.name]).write_text(publish.team_html(t.name, rows, meta), encoding="utf-8")
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+
+    folder = publish.atomic_folder(root(cfg), as_of.isoformat(), write)
+    done()
+    mlflow_note = _log_scoring_run(cfg, as_of, manifest, cohort, psi)
+    if mlflow_note:
+        notes.append(mlflow_note)
+    counts = manifest["counts"]
+    return NightlyResult(
+        as_of,
+        "degraded" if degraded or champ.source == "cache" else "ok",
+        folder,
+        {t: folder / f for t, f in lists.items()},
+        counts,
+        notes,
+        manifest,
+    )
+
+
+def _suppressions(con: Any, cfg: CouncilConfig, as_of: date, feats: pd.DataFrame) -> pd.Series:
+    """Why a household in the cohort must not be flagged tonight (None: it may be): contacted by
+    the team within nightly.contacted_within_days, or its lead person (named first on the
+    current council-tax account) has died."""
+    day = f"DATE '{as_of.isoformat()}'"
+    parts = []
+    if table_exists(con, "history_contacts"):
+        parts.append(f"""
+            SELECT DISTINCT household_ref AS household_id, 'contacted recently' AS reason
+            FROM history_contacts
+            WHERE {known("contacts")} <= {day} AND contact_date <= {day}
+              AND contact_date > {day} - INTERVAL {cfg.nightly.contacted_within_days} DAY
+        """)
+    if table_exists(con, "history_deaths"):
+        parts.append(f"""
+            SELECT DISTINCT c.household_id, 'lead person has died' AS reason FROM _cohort c
+            JOIN _snap s USING (as_of)
+            JOIN link_mentions m ON m.source = 'council_tax' AND m.slot = 1 AND m.uprn = c.uprn
+             AND m.last_seen >= s.snapshot AND m.first_known <= c.as_of
+            JOIN link_persons p USING (identity_id)
+            JOIN link_person_xref x ON x.person_id = p.person_id AND x.source = 'deaths'
+            JOIN history_deaths d ON CAST(d.notification_ref AS VARCHAR) = x.record
+             AND {known("deaths", "d")} <= c.as_of AND d.date_of_death <= c.as_of
+        """)
+    if not parts:
+        return pd.Series([None] * len(feats), index=feats.index, dtype=object)
+    rows = con.execute(
+        f"SELECT household_id, min(reason) AS reason FROM ({' UNION ALL '.join(parts)}) GROUP BY 1"
+    ).df()
+    m = dict(zip(rows["household_id"], rows["reason"], strict=True))
+    return feats["household_id"].map(m).astype(object).where(lambda s: s.notna(), None)
+
+
+def _names_and_addresses(con: Any, flagged: pd.DataFrame) -> pd.DataFrame:
+    """For the caseworker's list only: the person named first on the current council-tax
+    account, the gazetteer address, and how many people the council knows live there."""
+    if flagged.empty:
+        return pd.DataFrame(columns=["household_id", "lead_name", "address", "members"])
+    return con.execute(f"""
+        WITH lead AS (
+            SELECT f.household_id, coalesce(h.liable_name_1__raw, h.liable_name_1) AS lead_name
+            FROM _flagged f JOIN _snap s USING (as_of)
+            JOIN history_council_tax h ON h.uprn = f.uprn AND h.balance_date = s.snapshot
+             AND {known("council_tax", "h")} <= f.as_of
+             AND (h.account_end IS NULL OR h.account_end > h.balance_date)
+            QUALIFY row_number() OVER (PARTITION BY f.household_id
+                ORDER BY h.account_start DESC NULLS LAST, h.account_ref, h._delivered_on DESC) = 1
+        ),
+        addr AS (
+            SELECT f.household_id, concat_ws(', ', nullif(trim(concat_ws(' ', l.sao_text, '')), ''),
+                   trim(concat_ws(' ', CAST(l.pao_number AS VARCHAR), l.street)), l.town, l.postcode)
+                   AS address
+            FROM _flagged f JOIN history_llpg l ON CAST(l.uprn AS VARCHAR) = f.uprn
+            QUALIFY row_number() OVER (PARTITION BY f.household_id ORDER BY l._delivered_on DESC) = 1
+        ),
+        n AS (SELECT household_id, count(*) AS members FROM _members
+              SEMI JOIN _flagged USING (as_of, household_id)
+              GROUP BY 1)
+        SELECT f.household_id, lead.lead_name, addr.address, n.members FROM _flagged f
+        LEFT JOIN lead USING (household_id) LEFT JOIN addr USING (household_id)
+        LEFT JOIN n USING (household_id)
+    """).df()
+
+
+def _cohort_table(
+    ranked: pd.DataFrame,
+    flagged: pd.DataFrame,
+    explained: pd.DataFrame,
+    people: pd.DataFrame,
+    champ: Champion,
+    as_of: date,
+) -> pd.DataFrame:
+    """Every household in the cohort: rank, probability, band, team and flag; names, addresses,
+    reasons and support for flagged households only (data minimisation)."""
+    out = ranked[["rank", "household_id", "uprn", "ward", "raw_score", "probability", "band", "team", "flag",
+                  "suppressed"]].copy()  # fmt: skip
+    out.insert(0, "as_of", as_of.isoformat())
+    out = out.merge(people, on="household_id", how="left").merge(
+        explained[["household_id", "reasons", "protective", "support", "base_value"]]
+        if len(explained)
+        else pd.DataFrame(columns=["household_id", "reasons", "protective", "support", "base_value"]),
+        on="household_id",
+        how="left",
+    )
+    out["members"] = out["members"].astype("Int64")
+    out["model_version"] = f"{champ.name} v{champ.version}"
+    for c in ("reasons", "protective", "support"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    return out.sort_values("rank").reset_index(drop=True)
+
+
+def _small(n: int) -> int | str:
+    return n if n == 0 or n >= SMALL else f"<{SMALL}"
+
+
+def _manifest(
+    cfg: CouncilConfig,
+    as_of: date,
+    run: Any,
+    champ: Champion,
+    cohort: pd.DataFrame,
+    excluded: dict[str, int],
+    psi: dict[str, float],
+    notes: list[str],
+    timings: dict[str, float],
+    degraded: list[str],
+) -> dict:
+    flagged = cohort[cohort["team"].notna()]
+    return {
+        "as_of": as_of.isoformat(),
+        "riskflag_version": __version__,
+        "council": cfg.council.code,
+        "validation_run": run.run_id,
+        "deliveries_tonight": [
+            {
+                "source": d.source,
+                "file": d.name,
+                "delivered_on": d.delivered_on.isoformat(),
+                "sha256": d.sha256,
+                "status": d.status,
+                "rows_read": d.rows_read,
+                "rows_accepted": d.rows_accepted,
+                "rows_quarantined": d.rows_quarantined,
+            }
+            for s in run.sources
+            for d in s.deliveries
+        ],
+        "degraded_sources": degraded,
+        "model": {
+            "name": champ.name,
+            "version": champ.version,
+            "run_id": champ.run_id,
+            "source": champ.source,
+            "note": champ.note,
+        },
+        "counts": {
+            "cohort": len(cohort),
+            "flagged": len(flagged),
+            "flagged_by_team": {t.name: int((flagged["team"] == t.name).sum()) for t in cfg.teams},
+            "flagged_by_status": {k: int(v) for k, v in flagged["flag"].value_counts().sort_index().items()},
+            "suppressed": {k: int(v) for k, v in cohort["suppressed"].value_counts().sort_index().items()},
+            "excluded_from_cohort": {k: int(v) for k, v in excluded.items()},
+        },
+        "drift_psi": psi,
+        "notes": notes,
+        "timings_s": timings,
+    }
+
+
+def _log_scoring_run(cfg: CouncilConfig, as_of: date, manifest: dict, cohort: pd.DataFrame, psi: dict) -> str:
+    """Aggregates only (counts, score distribution, drift; small cells suppressed) to an MLflow
+    scoring run. The list is published already: a tracking store that cannot take it costs a
+    note, not the night's list."""
+    try:
+        from riskflag.modeling import registry
+
+        mlflow = registry.client(cfg)
+        c = manifest["counts"]
+        metrics: dict[str, float] = {"cohort": c["cohort"], "flagged": c["flagged"]}
+        for k, v in {**c["suppressed"], **c["excluded_from_cohort"]}.items():
+            if isinstance(_small(v), int):
+                metrics[f"not_flagged.{k.replace(' ', '_')}"] = v
+        q = np.quantile(cohort["probability"].to_numpy(), [0.5, 0.9, 0.99])
+        metrics |= {"probability.p50": q[0], "probability.p90": q[1], "probability.p99": q[2]}
+        metrics |= {f"psi.{k}": v for k, v in psi.items()}
+        with mlflow.start_run(
+            experiment_id=registry.experiment_id(cfg), run_name=f"nightly {as_of.isoformat()}"
+        ):
+            mlflow.set_tags({"kind": "nightly", "as_of": as_of.isoformat()})
+            mlflow.log_params(
+                {"model_version": manifest["model"]["version"], "model_source": manifest["model"]["source"]}
+            )
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    except Exception as exc:
+        return f"Aggregate metrics not logged to MLflow ({type(exc).__name__})."
+    return ""
