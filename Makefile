@@ -9,7 +9,7 @@ DEMO_HOUSEHOLDS ?= 20000
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: demo test bench lint lock clean help
+.PHONY: demo test bench lint lock clean help browser
 
 help:
 	@echo "make demo   synthesise the demo council and run every stage that exists"
@@ -27,8 +27,19 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	@$(BIN)/riskflag demo --out $(DEMO_DIR) --households $(DEMO_HOUSEHOLDS)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	@$(BIN)/python -m pytest
+
+# The list's browser tests need Debian's chromium; installed when we can (CI runs as root),
+# otherwise those tests are skipped and say so.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing chromium for the browser tests (apt-get)..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "Could not install chromium: the browser tests will be skipped."; \
+	  else echo "chromium not installed and not root: the browser tests will be skipped."; fi; \
+	fi
 
 bench: $(STAMP)
 	@$(BIN)/python benchmarks/run.py

@@ -37,14 +37,17 @@ def large_council() -> Path:
     return LARGE
 
 
-def council_config(tmp: Path) -> Path:
+def council_config(tmp: Path, teams: list[dict] | None = None) -> Path:
     import yaml
 
     raw = yaml.safe_load((ROOT / "configs" / "council.yaml").read_text())
     raw["data_folder"] = str(large_council() / "extracts")
     raw["output_folder"] = str(tmp / "runs")
+    if teams:
+        raw["teams"] = teams
     path = tmp / "council.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    shutil.copy(ROOT / "configs" / "reasons.yaml", tmp / "reasons.yaml")
     return path
 
 
@@ -108,6 +111,22 @@ def train_args(prepared: str, steps: list[tuple[str, ...]]) -> Callable[[Path], 
         cfg = council_config(tmp)
         shutil.copytree(linked_runs(prepared, steps), tmp / "runs", dirs_exist_ok=True)
         return ["train", "--config", str(cfg), "--as-of", "2026-10-31"]
+
+    return setup
+
+
+# a large council's teams: 2,500 households a night, so that explanations are timed at scale
+LARGE_TEAMS = [{"name": f"Prevention {i}", "capacity": 500, "wards": []} for i in range(1, 6)]
+
+
+def nightly_args(prepared: str, steps: list[tuple[str, ...]], as_of: str) -> Callable[[Path], list[str]]:
+    """`riskflag nightly` on a copy of a prepared runs folder (validated to the night before,
+    linked, a champion promoted)."""
+
+    def setup(tmp: Path) -> list[str]:
+        cfg = council_config(tmp, LARGE_TEAMS)
+        shutil.copytree(linked_runs(prepared, steps), tmp / "runs", dirs_exist_ok=True)
+        return ["nightly", "--config", str(cfg), "--as-of", as_of]
 
     return setup
 
@@ -222,6 +241,24 @@ BENCHMARKS = {
         "targets": {"seconds": 600, "peak_gb": 8.0},
         "after": model_quality,
     },
+    "nightly_250k": {
+        "what": "one nightly run of the 250k council (2026-10-31): validate that night's deliveries, "
+        "incremental link, champion, features, score, suppress, flag 2,500 households (5 teams of 500), "
+        "explain them, publish lists, cohort files and manifest",
+        "setup": nightly_args(
+            "nightly_base",
+            [
+                ("validate", "--config", "CFG", "--as-of", "2026-10-30"),
+                ("link", "train", "--config", "CFG", "--as-of", "2026-10-30"),
+                ("link", "run", "--config", "CFG", "--as-of", "2026-10-30", "--full"),
+                ("train", "--config", "CFG", "--as-of", "2026-10-30"),
+                ("promote", "--config", "CFG"),
+            ],
+            "2026-10-31",
+        ),
+        "command": "riskflag nightly --config <250k council, 5 teams of 500> --as-of 2026-10-31",
+        "targets": {"seconds": 300, "peak_gb": 6.0, "explain_seconds": 10},
+    },
     "ingest_nightly": {
         "what": "one night's deliveries (2026-10-15) of the 250k council, into the warehouse "
         "as the night before left it",
@@ -269,6 +306,13 @@ def run_once(args: list[str], out: Path) -> dict:
             timings[k] = sum(d[k] for d in deliveries)
         started, finished = (datetime.fromisoformat(v[k]) for k in ("started_at", "finished_at"))
         timings["stage_seconds"] = round((finished - started).total_seconds(), 2)
+    for report in out.parent.glob("runs/nightly/*/manifest.json"):
+        if report.stat().st_mtime >= began:
+            m = json.loads(report.read_text())
+            timings["stages_s"] = m["timings_s"]
+            timings["explain_seconds"] = m["timings_s"].get("explain")
+            timings["cohort"], timings["flagged"] = m["counts"]["cohort"], m["counts"]["flagged"]
+            timings["model_source"] = m["model"]["source"]
     for report in [p for p in fresh if p.name == "linkage.json"]:
         v = json.loads(report.read_text())
         timings |= {k: v[k] for k in LINK_FACTS}
@@ -311,7 +355,11 @@ def main() -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
             runs.append(r)
             print(f"{name} run {i + 1}/{a.repeat}: {r['seconds']} s, peak {r['peak_gb']} GB", flush=True)
-        med = {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_gb")}
+        med = {
+            k: statistics.median(r[k] for r in runs)
+            for k in ("seconds", "peak_gb", "explain_seconds")
+            if all(r.get(k) is not None for r in runs)
+        }
         result = {
             "benchmark": name,
             "what": spec["what"],
@@ -321,7 +369,7 @@ def main() -> None:
             "runs": runs,
             "median": med,
             "targets": spec["targets"],
-            "meets_targets": all(med[k] <= v for k, v in spec["targets"].items()),
+            "meets_targets": all(k in med and med[k] <= v for k, v in spec["targets"].items()),
         }
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
     write_table()
@@ -332,7 +380,8 @@ def write_table() -> None:
     for path in sorted(RESULTS.glob("*.json")):
         r = json.loads(path.read_text())
         t = r["targets"]
-        target = ", ".join(f"< {v}{' s' if k == 'seconds' else ' GB'}" for k, v in t.items()) or "-"
+        unit = {"seconds": " s", "peak_gb": " GB", "explain_seconds": " s to explain"}
+        target = ", ".join(f"< {v}{unit.get(k, '')}" for k, v in t.items()) or "-"
         rows.append(
             f"| {r['benchmark']} | {r['what']} | {len(r['runs'])} | {r['median']['seconds']} | "
             f"{r['median']['peak_gb']} | {target} | {'yes' if r['meets_targets'] else 'NO'} | "

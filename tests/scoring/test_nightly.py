@@ -403,3 +403,56 @@ def test_subject_access_exports_scores_reasons_and_records(night, tmp_path: Path
     assert hh["household_id"] in json.loads((tmp_path / "sar2.json").read_text())["households"]
     with pytest.raises(UserError, match="no household"):
         export(cfg, household="H-not-a-household")
+
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="BROWSER TESTS SKIPPED: Debian's chromium and chromium-driver are not installed "
+    "(make test installs them when run as root)",
+)
+def test_the_list_renders_sorts_and_prints_in_a_real_browser(night) -> None:
+    import base64
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    os.environ["SE_AVOID_STATS"] = "true"  # Selenium sends no usage statistics
+    cfg, res = night
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        path = next(iter(res.lists.values()))
+        driver.get(path.resolve().as_uri())
+        rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+        assert len(rows) == int(_cohort(res)["team"].eq(cfg.teams[0].name).sum())
+        assert driver.find_element(By.TAG_NAME, "h1").text.endswith(NIGHT1.isoformat())
+
+        def column(i: int) -> list[str]:
+            return [r.find_elements(By.TAG_NAME, "td")[i].get_attribute("data-v") for r in
+                    driver.find_elements(By.CSS_SELECTOR, "tbody tr")]  # fmt: skip
+
+        ranks = [int(v) for v in column(0)]
+        assert ranks == sorted(ranks)
+        risk = driver.find_elements(By.CSS_SELECTOR, "th")[2]
+        risk.click()
+        up = [float(v) for v in column(2)]
+        assert up == sorted(up) and risk.get_attribute("aria-sort") == "ascending"
+        risk.click()
+        down = [float(v) for v in column(2)]
+        assert down == sorted(down, reverse=True) and up != down
+        driver.find_elements(By.CSS_SELECTOR, "th")[0].click()
+        assert [int(v) for v in column(0)] == ranks
+        pdf = base64.b64decode(driver.print_page())
+        assert pdf.startswith(b"%PDF") and len(pdf) > 2000
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == []
+    finally:
+        driver.quit()

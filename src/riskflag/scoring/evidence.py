@@ -248,11 +248,15 @@ def education(con: duckdb.DuckDBPyConnection) -> str | None:
 def household(con: duckdb.DuckDBPyConnection) -> str:
     return """
         WITH now AS (
-            SELECT f.household_id, f.as_of, f.uprn, count(*) AS members, min(m.valid_from) AS moved_in
-            FROM _flagged f JOIN _members m USING (as_of, household_id) GROUP BY ALL
+            SELECT f.household_id, f.as_of, f.uprn, count(*) AS members, min(m.valid_from) AS moved_in,
+                   max(coalesce(h.known_from, h.valid_from)) AS k
+            FROM _flagged f JOIN _members m USING (as_of, household_id)
+            JOIN link_household_members h ON h.person_id = m.person_id AND h.uprn = m.uprn
+             AND h.valid_from = m.valid_from
+            GROUP BY ALL
         ),
         before AS (
-            SELECT n.household_id, count(h.person_id) AS members_then, max(h.known_from) AS k FROM now n
+            SELECT n.household_id, count(h.person_id) AS members_then FROM now n
             LEFT JOIN link_household_members h ON h.uprn = n.uprn
               AND h.valid_from <= n.as_of - INTERVAL 182 DAY
               AND coalesce(h.known_from, h.valid_from) <= n.as_of
@@ -263,7 +267,7 @@ def household(con: duckdb.DuckDBPyConnection) -> str:
         SELECT n.household_id,
                n.members <> b.members_then OR n.moved_in > n.as_of - INTERVAL 365 DAY AS concern,
                false AS strength, 'linked household records' AS source, [n.household_id] AS records,
-               coalesce(b.k, n.moved_in) AS known, n.members, b.members_then,
+               n.k AS known, n.members, b.members_then,
                CASE WHEN n.moved_in > n.as_of - INTERVAL 365 DAY THEN n.moved_in END AS moved_in
         FROM now n JOIN before b USING (household_id)
     """

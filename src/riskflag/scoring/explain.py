@@ -125,7 +125,7 @@ def _education(e: dict) -> dict:
     if pd.notna(e["exclusion_date"]):
         parts.append(f"excluded on {day(e['exclusion_date'])}")
     if e["suspensions"]:
-        parts.append(f"{int(e['suspensions'])} suspensions in the last year")
+        parts.append(f"{count(int(e['suspensions']), 'suspension')} in the last year")
     if e["absent"]:
         parts.append("persistently absent in the latest term")
     return {"school": "; ".join(parts)}
