@@ -456,3 +456,26 @@ def test_the_list_renders_sorts_and_prints_in_a_real_browser(night) -> None:
         assert errors == []
     finally:
         driver.quit()
+
+
+def test_the_scoring_run_in_mlflow_holds_aggregates_only(night) -> None:
+    from riskflag.modeling import registry
+
+    cfg, res = night
+    mlflow = registry.client(cfg)
+    runs = mlflow.search_runs(
+        experiment_ids=[registry.experiment_id(cfg)],
+        filter_string="tags.kind = 'nightly'",
+        output_format="list",
+    )
+    assert runs and runs[0].data.metrics["flagged"] == res.counts["flagged"]
+    assert "psi.score" in runs[0].data.metrics
+    c = _cohort(res)
+    flagged = c[c["team"].notna()]
+    needles = [*flagged["household_id"], *flagged["lead_name"].dropna(), *flagged["address"].dropna(),
+               *flagged["uprn"].astype(str)]  # fmt: skip
+    store = Path(cfg.tracking_uri.removeprefix("sqlite:///"))
+    blobs = [store.read_bytes(), *(p.read_bytes() for p in store.parent.rglob("*") if p.is_file())]
+    for needle in needles:
+        n = needle.encode()
+        assert not any(n in b for b in blobs), "personal data or an id in the MLflow store"
