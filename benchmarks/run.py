@@ -89,8 +89,25 @@ def linked_runs(name: str, steps: list[tuple[str, ...]]) -> Path:
             shutil.rmtree(base)
         base.mkdir(parents=True)
         shutil.copytree(prep / "runs", base / "runs", ignore=shutil.ignore_patterns("*.tmp", "*.lock"))
+        rehome_mlflow(base / "runs" / "mlflow" / "mlflow.db", str(prep / "runs"), str(base / "runs"))
         shutil.rmtree(prep, ignore_errors=True)
     return base / "runs"
+
+
+def rehome_mlflow(db: Path, old: str, new: str) -> None:
+    """A copied SQLite tracking store still names its artefacts by the old absolute path: point
+    them at the copy, so that the registered models load from where they now are."""
+    import sqlite3
+
+    if not db.is_file():
+        return
+    con = sqlite3.connect(db)
+    for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        for col in con.execute(f'PRAGMA table_info("{table}")').fetchall():
+            if "CHAR" in col[2].upper() or "TEXT" in col[2].upper():
+                con.execute(f'UPDATE "{table}" SET "{col[1]}" = replace("{col[1]}", ?, ?)', (old, new))
+    con.commit()
+    con.close()
 
 
 def link_args(prepared: str, steps: list[tuple[str, ...]], *args: str) -> Callable[[Path], list[str]]:

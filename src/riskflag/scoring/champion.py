@@ -50,13 +50,16 @@ def resolve(cfg: CouncilConfig) -> Champion:
     try:
         mlflow = registry.client(cfg)
         mv = mlflow.MlflowClient().get_model_version_by_alias(name, registry.CHAMPION)
-        model = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}").unwrap_python_model().model
     except Exception as exc:  # connection errors come as several kinds
         if _missing(exc):
             raise UserError(
                 f"{name}: the registry at {cfg.tracking_uri} has no champion; run `riskflag promote`"
             ) from None
-        return _from_cache(cfg, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        return _from_cache(cfg, f"the tracking server cannot be reached ({_why(exc)})")
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}").unwrap_python_model().model
+    except Exception as exc:  # the registry answered but the model's files cannot be fetched
+        return _from_cache(cfg, f"champion version {mv.version}'s files cannot be loaded ({_why(exc)})")
     champ = Champion(model, name, str(mv.version), mv.run_id, "registry")
     _store(cfg, champ)
     return champ
@@ -77,18 +80,19 @@ def _store(cfg: CouncilConfig, champ: Champion) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _why(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
 def _from_cache(cfg: CouncilConfig, why: str) -> Champion:
     folder = _cache(cfg)
     meta = folder / "champion.json"
     if not meta.is_file():
         raise UserError(
-            f"the tracking server {cfg.tracking_uri} cannot be reached ({why}) and there is no cached "
-            f"champion in {folder}: no model to score with"
+            f"{cfg.tracking_uri}: {why}, and there is no cached champion in {folder}: no model to score with"
         )
     m = json.loads(meta.read_text(encoding="utf-8"))
     model = RiskModel.load(folder / BOOSTER, folder / CALIBRATION)
-    note = (
-        f"tracking server unreachable ({why}); scored with the locally cached champion, "
-        f"version {m['version']}"
-    )
+    note = f"{why}; scored with the locally cached champion, version {m['version']}"
     return Champion(model, m["name"], m["version"], m["run_id"], "cache", note)
