@@ -95,6 +95,7 @@ def _ids(rows: list[tuple]) -> pd.DataFrame:
     df["since"] = pd.NaT
     df["until"] = pd.NaT
     df["companion"] = None
+    df["adult_from"] = pd.NaT
     return df
 
 
@@ -210,6 +211,10 @@ def _mentions(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
         "INSERT INTO link_mentions VALUES ('s', ?, 1, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
         [(f"r{i}", *r, r[2]) for i, r in enumerate(rows)],
     )
+    con.execute(
+        "CREATE OR REPLACE TABLE link_identities AS "
+        "SELECT DISTINCT identity_id, NULL::VARCHAR AS dob FROM link_mentions"
+    )
 
 
 def test_a_person_who_moves_lives_in_each_home_in_turn() -> None:
@@ -234,6 +239,65 @@ def test_a_person_who_moves_lives_in_each_home_in_turn() -> None:
         ("P1", "U2", d("2024-03-31"), None),
         ("P2", "U3", d("2024-04-30"), None),
     ]
+
+
+def test_a_child_lives_with_the_family_from_birth_or_from_its_arrival() -> None:
+    """A child first on record at school age lived with the people found at that home before:
+    from birth, or from when they arrived; an adult first on record later is not backdated."""
+    con = duckdb.connect()
+    d = date.fromisoformat
+    _mentions(
+        con,
+        [
+            ("mum", "U1", d("2021-11-30"), d("2026-10-31"), d("2016-05-01"), None, None),
+            ("kid", "U1", d("2024-09-01"), d("2026-09-01"), None, None, None),
+            ("dad", "U2", d("2022-03-31"), d("2026-10-31"), d("2022-03-01"), None, None),
+            ("kid2", "U2", d("2025-01-01"), d("2026-09-01"), None, None, None),
+            ("lodger", "U1", d("2025-06-30"), d("2026-10-31"), None, None, None),
+        ],
+    )
+    con.execute(
+        "UPDATE link_identities SET dob = CASE identity_id WHEN 'kid' THEN '2018-02-03' "
+        "WHEN 'kid2' THEN '2019-07-08' WHEN 'lodger' THEN '1990-01-01' END"
+    )
+    con.execute(
+        "CREATE TABLE link_persons AS "
+        "SELECT identity_id, upper(identity_id) AS person_id FROM link_identities"
+    )
+    build_residence(con)
+    got = dict(con.execute("SELECT person_id, valid_from FROM link_residence").fetchall())
+    assert got["KID"] == d("2018-02-03")  # born after the family came
+    assert got["KID2"] == d("2022-03-01")  # born before the family came
+    assert got["LODGER"] == d("2025-06-30")  # an adult: from their first record
+    assert got["MUM"] == d("2016-05-01")
+
+
+def test_a_parent_without_a_birth_date_is_not_their_namesake_child(linked) -> None:
+    """A council-tax payer without a date of birth and a schoolchild of the same name at the
+    same home: never one person, as a child cannot have been named on the account."""
+    _, trained, _, _ = linked
+    ids = _ids(
+        [
+            ("payer", "JANET", "BURNS", None, None, "U1"),
+            ("child", "JANET", "BURNS", "2014-01-08", None, "U1"),
+            ("tenant", "JANET", "BURNS", "1992-11-11", None, "U1"),
+            *PAD,
+        ]
+    )
+    adult = pd.Series({"payer": pd.Timestamp("2021-11-30"), "tenant": pd.Timestamp("2021-11-30")})
+    with_age = ids.assign(adult_from=ids["identity_id"].map(adult))
+    pairs = people.score(with_age, trained.model, keep_above=0.01).pairs.set_index(
+        ["identity_id_l", "identity_id_r"]
+    )
+    assert not pairs.loc[("child", "payer"), "plausible"]
+    assert pairs.loc[("payer", "tenant"), "plausible"]
+    blind = people.score(ids.assign(adult_from=pd.NaT), trained.model, keep_above=0.01).pairs
+    assert blind.set_index(["identity_id_l", "identity_id_r"]).loc[
+        ("child", "payer"), "plausible"
+    ]  # can fail
+    got = people.cluster(with_age, people.score(with_age, trained.model, 0.5).pairs, 0.8)
+    c = got.set_index("identity_id")["cluster_id"]
+    assert c["payer"] != c["child"]
 
 
 MEMBERS = (

@@ -19,13 +19,19 @@ import pytest
 from riskflag.features.dates import plan_periods
 from riskflag.modeling import registry
 from riskflag.modeling.metrics import auc, calibration_slope, observed_over_expected
+from tests.conftest import SMALL_COUNCIL_GATES
 
 AS_OF = date(2026, 10, 31)
 
 
 def with_tracking(cfg, uri: str, **model):
+    gates = cfg.model.gates.model_copy(update=SMALL_COUNCIL_GATES)
     return cfg.model_copy(
-        update={"model": cfg.model.model_copy(update={"tracking_uri": uri, "max_as_of_dates": 18, **model})}
+        update={
+            "model": cfg.model.model_copy(
+                update={"tracking_uri": uri, "max_as_of_dates": 18, "gates": gates, **model}
+            )
+        }
     )
 
 
@@ -117,7 +123,8 @@ def test_no_personal_data_reaches_mlflow(trained, validated_2k) -> None:
     files = [p for p in [*store.rglob("*"), *artifacts.rglob("*")] if p.is_file() and p.suffix != ".db"]
     assert any(p.name == "booster.txt" for p in files)
     for p in files:
-        blobs.append(p.read_bytes().decode("utf-8", errors="ignore"))
+        raw = p.read_bytes()
+        blobs.append(_png_text(raw) if p.suffix == ".png" else raw.decode("utf-8", errors="ignore"))
     text = "\n".join(blobs).upper()
     tokens = set(re.findall(r"[A-Z0-9][A-Z0-9_\-]*", text))  # words, numbers, ISO dates, hashes
     names = set(re.findall(r"[A-Z]+ [A-Z]+", text))  # pairs of words: "FORENAME SURNAME"
@@ -127,6 +134,28 @@ def test_no_personal_data_reaches_mlflow(trained, validated_2k) -> None:
     found = sorted(v for v in values - as_of_dates if v.upper() in tokens or v.upper() in names)
     found += sorted(h for h in hashed if h.upper() in tokens)
     assert len(values) > 1000 and not found, found[:10]
+
+
+def _png_text(raw: bytes) -> str:
+    """The text a PNG carries (its tEXt, zTXt and iTXt chunks); its compressed pixels are not
+    text, and read as text they spell short names by chance."""
+    import struct
+    import zlib
+
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    out, i = [], 8
+    while i + 8 <= len(raw):
+        n, kind = struct.unpack(">I4s", raw[i : i + 8])
+        data = raw[i + 8 : i + 8 + n]
+        if kind == b"tEXt":
+            out.append(data.decode("latin-1"))
+        elif kind == b"zTXt":
+            key, _, rest = data.partition(b"\0")
+            out.append(key.decode("latin-1") + " " + zlib.decompress(rest[1:]).decode("latin-1"))
+        elif kind == b"iTXt":
+            out.append(data.decode("utf-8", errors="ignore"))
+        i += 12 + n
+    return "\n".join(out)
 
 
 def run_dates(cfg) -> set[date]:

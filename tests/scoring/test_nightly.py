@@ -22,7 +22,7 @@ import pytest
 from riskflag.config import load_config
 from riskflag.errors import UserError
 from riskflag.scoring.pipeline import NightlyStop, nightly
-from tests.conftest import council_config
+from tests.conftest import SMALL_COUNCIL_GATES, council_config
 
 TRAINED_AT = date(2026, 10, 29)
 NIGHT1, NIGHT2 = date(2026, 10, 30), date(2026, 10, 31)
@@ -36,6 +36,7 @@ def _cfg(folder: Path, **nightly_changes):
     raw["data_folder"] = str(folder / "extracts")
     raw["output_folder"] = str(folder / "runs")
     raw.setdefault("model", {})["max_as_of_dates"] = 18
+    raw["model"]["gates"] = {k: list(v) for k, v in SMALL_COUNCIL_GATES.items()}
     raw["nightly"] = {**raw.get("nightly", {}), **nightly_changes}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return load_config(path)

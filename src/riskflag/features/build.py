@@ -165,10 +165,12 @@ def _members(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _person_dob AS
         WITH known_ids AS (SELECT identity_id, min(first_known) AS known FROM link_mentions GROUP BY 1)
-        SELECT a.as_of, p.person_id, mode(CAST(i.dob AS DATE)) AS dob
-        FROM _asof a JOIN known_ids k ON k.known <= a.as_of
-        JOIN link_persons p USING (identity_id) JOIN link_identities i USING (identity_id)
-        WHERE i.dob IS NOT NULL GROUP BY ALL
+        SELECT as_of, person_id, dob FROM (
+            SELECT a.as_of, p.person_id, TRY_CAST(i.dob AS DATE) AS dob, count(*) AS n
+            FROM _asof a JOIN known_ids k ON k.known <= a.as_of
+            JOIN link_persons p USING (identity_id) JOIN link_identities i USING (identity_id)
+            WHERE i.dob IS NOT NULL GROUP BY ALL
+        ) QUALIFY row_number() OVER (PARTITION BY as_of, person_id ORDER BY n DESC, dob) = 1
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _records AS

@@ -90,7 +90,8 @@ def evaluate_linkage(
     )
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _record_truth AS
-        SELECT r.source, r.record, mode(k.person_id) AS p1, mode(k.person2_id) AS p2
+        SELECT r.source, r.record, mode(k.person_id ORDER BY k.person_id) AS p1,
+               mode(k.person2_id ORDER BY k.person2_id) AS p2
         FROM ({records}) r JOIN {keys} k ON k.file = r._file AND k.row = r._row GROUP BY ALL
     """)
     con.execute("""

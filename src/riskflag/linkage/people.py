@@ -59,7 +59,8 @@ def _quiet() -> None:
 def settings() -> Any:
     """The comparisons: names (nickname-aware, swapped fields, term frequencies), date of birth
     (with day and month transposed), NI number, the home (the same one, or one account ending as
-    the other began) and the companion (the person named beside them, with term frequencies)."""
+    the other began) and the companion (the person named beside them, with term frequencies, or
+    spelt nearly alike: a typo in a partner's name is no evidence against)."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -91,6 +92,15 @@ def settings() -> Any:
         ],
         output_column_name="home",
     )
+    companion = cl.CustomComparison(
+        [
+            cll.NullLevel("companion"),
+            cll.ExactMatchLevel("companion", term_frequency_adjustments=True),
+            cll.JaroWinklerLevel("companion", 0.9),
+            cll.ElseLevel(),
+        ],
+        output_column_name="companion",
+    )
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="identity_id",
@@ -101,7 +111,7 @@ def settings() -> Any:
             dob,
             cl.ExactMatch("nino"),
             home,
-            cl.ExactMatch("companion").configure(term_frequency_adjustments=True),
+            companion,
         ],
         blocking_rules_to_generate_predictions=[
             r if isinstance(r, str) else block_on(*r) for r in BLOCKING_FOR_PREDICTION
@@ -165,7 +175,9 @@ def train(identities: pd.DataFrame, out: Path, seed: int = 1) -> TrainingReport:
 # so those agree for many pairs of different people and the model's independence assumption
 # over-counts them. A pair is only linked when the forenames agree (exactly, as a nickname,
 # swapped with the surname or with a typo), the dates of birth do not disagree beyond a typo
-# or a day/month transposition, and the NI numbers do not differ.
+# or a day/month transposition, and the NI numbers do not differ; and neither was a child
+# (under 16 by the other's date of birth) when the other was first named in an adult's record
+# (a parent without a date of birth on the council-tax account is not their namesake child).
 PLAUSIBLE = """
     (l.forename_canon = r.forename_canon
      OR jaro_winkler_similarity(l.forename_canon, r.forename_canon) >= 0.88
@@ -175,6 +187,8 @@ PLAUSIBLE = """
          OR (substr(l.dob, 1, 4) = substr(r.dob, 1, 4) AND substr(l.dob, 6, 2) = substr(r.dob, 9, 2)
              AND substr(l.dob, 9, 2) = substr(r.dob, 6, 2)))
     AND (l.nino IS NULL OR r.nino IS NULL OR l.nino = r.nino)
+    AND NOT coalesce(TRY_CAST(l.dob AS DATE) > r.adult_from - INTERVAL 16 YEAR, false)
+    AND NOT coalesce(TRY_CAST(r.dob AS DATE) > l.adult_from - INTERVAL 16 YEAR, false)
 """
 
 

@@ -144,12 +144,21 @@ CANDIDATES = """
 """
 PAIR_COLUMNS = ["identity_id_l", "identity_id_r", "match_weight", "match_probability", "plausible"]
 
+# Records only an adult (16 or over) is named in: a council-tax or rent account, a benefit claim,
+# a homelessness application, an adult social care episode, a child's carer.
+ADULT_ROLE = (
+    "source IN ('council_tax', 'rent_accounts', 'benefits', 'homelessness_cases', 'adult_social_care') "
+    "OR (source = 'childrens_services' AND slot > 1)"
+)
 # What Splink compares: each identity's values; when the accounts or tenancies it holds began
 # and ended (NULL for identities that hold none); and its companion, the person most often named
 # beside it in the same records (the other liable person on an account, a claimant's partner).
-FEATURES = """
+# adult_from (the first record naming it as an adult) is not compared: it only rules pairs out.
+FEATURES = f"""
     WITH stays AS (
-        SELECT identity_id, min(since) AS since, max(until) AS until FROM link_mentions GROUP BY 1
+        SELECT identity_id, min(since) AS since, max(until) AS until,
+               min(first_seen) FILTER (WHERE {ADULT_ROLE}) AS adult_from
+        FROM link_mentions GROUP BY 1
     ),
     beside AS (
         SELECT a.identity_id, b.identity_id AS other, sum(a.records) AS n
@@ -161,7 +170,7 @@ FEATURES = """
         SELECT b.identity_id, first(o.full_name ORDER BY b.n DESC, o.full_name) AS companion
         FROM beside b JOIN link_identities o ON o.identity_id = b.other GROUP BY 1
     )
-    SELECT i.*, s.since, NULLIF(s.until, DATE '9999-12-31') AS until, c.companion
+    SELECT i.*, s.since, NULLIF(s.until, DATE '9999-12-31') AS until, c.companion, s.adult_from
     FROM link_identities i LEFT JOIN stays s USING (identity_id) LEFT JOIN companion c USING (identity_id)
     ORDER BY identity_id
 """
@@ -252,8 +261,10 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, model: Path) -> str:
     """What a run's links depend on besides the records: the model, the nicknames, the extra
-    localities and the gazetteer. When it changes, earlier links cannot be reused."""
+    localities, the gazetteer, and how identities are described and judged plausible (a new
+    riskflag may change those). When it changes, earlier links cannot be reused."""
     h = hashlib.sha256(model.read_bytes())
+    h.update((FEATURES + people.PLAUSIBLE).encode())
     h.update(cfg.linkage.nicknames_path(cfg).read_bytes())
     h.update("|".join(cfg.linkage.extra_localities).encode())
     llpg = con.execute(
@@ -541,6 +552,35 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
                     ELSE left_known END AS end_known
         FROM ends WHERE died IS NULL OR first_seen <= died ORDER BY person_id, valid_from, uprn
     """)
+    # A child is on record from school age or a referral, but lived with the family before: a
+    # child's first stay starts when they were born or when the people they were found living
+    # with arrived, whichever is later. When the council knew of it does not change.
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _child_start AS
+        WITH dob AS (  -- the commonest on record (ties: the earliest), so that reruns agree
+            SELECT person_id, dob FROM (
+                SELECT p.person_id, TRY_CAST(i.dob AS DATE) AS dob, count(*) AS n
+                FROM link_persons p JOIN link_identities i USING (identity_id) WHERE i.dob IS NOT NULL
+                GROUP BY ALL
+            ) QUALIFY row_number() OVER (PARTITION BY person_id ORDER BY n DESC, dob) = 1
+        ),
+        first AS (
+            SELECT r.* FROM link_residence r
+            QUALIFY row_number() OVER (PARTITION BY r.person_id ORDER BY r.valid_from, r.uprn) = 1
+        )
+        SELECT f.person_id, f.uprn, f.valid_from AS was, greatest(d.dob, min(o.valid_from)) AS valid_from
+        FROM first f JOIN dob d USING (person_id)
+        JOIN link_residence o ON o.uprn = f.uprn AND o.person_id <> f.person_id
+         AND o.valid_from < f.valid_from AND (o.valid_to IS NULL OR o.valid_to > f.valid_from)
+        WHERE d.dob > f.valid_from - INTERVAL 16 YEAR
+        GROUP BY f.person_id, f.uprn, f.valid_from, d.dob
+        HAVING greatest(d.dob, min(o.valid_from)) < f.valid_from
+    """)
+    con.execute("""
+        UPDATE link_residence r SET valid_from = c.valid_from FROM _child_start c
+        WHERE r.person_id = c.person_id AND r.uprn = c.uprn AND r.valid_from = c.was
+    """)
+    con.execute("DROP TABLE _child_start")
 
 
 def build_households(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:

@@ -84,13 +84,15 @@ def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
     bands = " ".join(f"WHEN age >= {lo} AND age < {hi} THEN '{name}'" for lo, hi, name in AGE_BANDS)
     out = con.execute(f"""
         WITH person AS (
-            SELECT person_id, mode(sex) AS sex, mode(ethnicity) AS ethnicity,
+            SELECT person_id, mode(sex ORDER BY sex) AS sex,
+                   mode(ethnicity ORDER BY ethnicity) AS ethnicity,
                    CASE WHEN bool_or(lower(disability) IN ('yes', 'y', 'true')) THEN 'yes'
                         WHEN bool_or(lower(disability) IN ('no', 'n', 'false')) THEN 'no' END AS disability
             FROM ({union}) GROUP BY 1
         ),
         dob AS (
-            SELECT p.person_id, mode(CAST(i.dob AS DATE)) AS dob FROM link_persons p JOIN link_identities i
+            SELECT p.person_id, mode(CAST(i.dob AS DATE) ORDER BY CAST(i.dob AS DATE)) AS dob
+            FROM link_persons p JOIN link_identities i
             USING (identity_id) WHERE i.dob IS NOT NULL GROUP BY 1
         ),
         m AS (
@@ -102,7 +104,8 @@ def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
         SELECT as_of, household_id, coalesce(CASE {bands} END, 'unknown') AS age_band,
                coalesce(sex, 'unknown') AS sex, coalesce(ethnicity, 'unknown') AS ethnicity,
                coalesce(disability, 'unknown') AS disability
-        FROM (SELECT as_of, household_id, max(age) AS age, mode(sex) AS sex, mode(ethnicity) AS ethnicity,
+        FROM (SELECT as_of, household_id, max(age) AS age, mode(sex ORDER BY sex) AS sex,
+                     mode(ethnicity ORDER BY ethnicity) AS ethnicity,
                      CASE WHEN bool_or(disability = 'yes') THEN 'yes' WHEN bool_or(disability = 'no')
                          THEN 'no' END
                          AS disability

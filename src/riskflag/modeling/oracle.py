@@ -110,7 +110,8 @@ def _true_groups(con, files: dict[str, Path]) -> pd.DataFrame:
         )
         SELECT as_of, household_id, coalesce(CASE {bands} END, 'unknown') AS age_band, sex, ethnicity,
                disability
-        FROM (SELECT as_of, household_id, max(age) AS age, mode(sex) AS sex, mode(ethnicity) AS ethnicity,
+        FROM (SELECT as_of, household_id, max(age) AS age, mode(sex ORDER BY sex) AS sex,
+                     mode(ethnicity ORDER BY ethnicity) AS ethnicity,
                      CASE WHEN bool_or(dis = 'yes') THEN 'yes' ELSE 'no' END
                          AS disability FROM m GROUP BY ALL)
     """).df()
