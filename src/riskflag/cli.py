@@ -401,15 +401,18 @@ def _evaluate_linkage(cfg, truth: Path) -> dict:
     from riskflag.ingest.warehouse import open_warehouse
     from riskflag.linkage.evaluate import evaluate_linkage
 
+    lk = cfg.linkage
+    # only pairs above the lower of the review floor and the threshold are kept: nothing below
+    thresholds = tuple(sorted({lk.review_band[0], lk.cluster_at, 0.9, 0.95, 0.99}))
     with open_warehouse(cfg.warehouse) as con:
-        res = evaluate_linkage(con, truth)
-    t = Table(title="Person linkage against the truth")
+        res = evaluate_linkage(con, truth, thresholds)
+    t = Table(title=f"Person linkage against the truth (linking at {lk.cluster_at}: marked *)")
     for col in ("threshold", "over", "pair precision", "pair recall", "F1", "B3 precision", "B3 recall"):
         t.add_column(col, justify="right", min_width=10 if col == "over" else None)
     for th, parts in res["thresholds"].items():
         for over, m in parts.items():
             t.add_row(
-                th,
+                f"{th} *" if float(th) == lk.cluster_at else th,
                 over,
                 *(
                     f"{m[k]:.4f}"
