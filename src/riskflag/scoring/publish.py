@@ -198,7 +198,7 @@ def write_status(root: Path, status: dict) -> None:
     colour = {"ok": "#155724", "degraded": "#b35c00", "failed": "#a00", "running": "#004085"}[outcome]
     current = status.get("current_list")
     stale = ""
-    if current and current["as_of"] != status["as_of"]:
+    if current and current["as_of"] < status["as_of"]:  # a backfill of an earlier date is not stale
         stale = (
             f'<p class="note">The latest list is from <strong>{_e(current["as_of"])}</strong>, not '
             f"{_e(status['as_of'])}: tonight's list was not published. Use it knowing it is out of date.</p>"
