@@ -123,3 +123,20 @@ def test_the_reasons_file_is_checked(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump(raw))
     with pytest.raises(UserError, match="feature asb_victim_12m is in no family"):
         load_reasons(bad)
+
+
+def test_the_status_page_calls_a_list_stale_only_when_it_is_older(tmp_path: Path) -> None:
+    current = {"as_of": "2026-10-30", "lists": {"North": str(tmp_path / "2026-10-30" / "list-north.html")}}
+    failed = {
+        "as_of": "2026-10-31",
+        "outcome": "failed",
+        "message": "x",
+        "started": "s",
+        "current_list": current,
+    }
+    publish.write_status(tmp_path, failed)
+    assert "The latest list is from <strong>2026-10-30</strong>" in (tmp_path / "status.html").read_text()
+    backfill = {**failed, "as_of": "2026-10-15", "outcome": "ok"}
+    publish.write_status(tmp_path, backfill)
+    html = (tmp_path / "status.html").read_text()
+    assert "The latest list is from" not in html and 'href="2026-10-30/list-north.html"' in html
