@@ -140,3 +140,10 @@ def test_the_status_page_calls_a_list_stale_only_when_it_is_older(tmp_path: Path
     publish.write_status(tmp_path, backfill)
     html = (tmp_path / "status.html").read_text()
     assert "The latest list is from" not in html and 'href="2026-10-30/list-north.html"' in html
+
+
+def test_a_value_the_record_does_not_hold_is_never_a_concern() -> None:
+    from riskflag.scoring.explain import _yes
+
+    assert _yes(True) and _yes(np.True_)
+    assert not any(_yes(v) for v in (False, None, float("nan"), pd.NA))

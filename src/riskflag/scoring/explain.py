@@ -211,6 +211,11 @@ def _item(fam: Family, template: str, e: dict, contribution: float) -> dict:
     }
 
 
+def _yes(v: Any) -> bool:
+    """A record shows it: NULL (a value the record does not hold) is not a yes."""
+    return False if pd.isna(v) else bool(v)
+
+
 @dataclass
 class Explained:
     contributions: np.ndarray  # households x (features + base value)
@@ -244,7 +249,7 @@ def explain(
             c, fam, ev = fam_sum[name][i], families[name], evidence.get(name)
             if c > 0 and len(reasons) < n_reasons and ev is not None and hh in ev.index:
                 e = ev.loc[hh].to_dict()
-                if e["concern"]:
+                if _yes(e["concern"]):
                     reasons.append(_item(fam, fam.reason, {**e, "household_id": hh}, c))
         for name in sorted(families, key=lambda n: (fam_sum[n][i], n)):
             c, fam, ev = fam_sum[name][i], families[name], evidence.get(name)
@@ -256,7 +261,7 @@ def explain(
                 and hh in ev.index
             ):
                 e = ev.loc[hh].to_dict()
-                if e["strength"]:
+                if _yes(e["strength"]):
                     protective.append(_item(fam, fam.protective, {**e, "household_id": hh}, c))
         support = list(dict.fromkeys(s for r in reasons for s in families[r["family"]].support))
         out.append(

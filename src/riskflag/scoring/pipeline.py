@@ -78,7 +78,8 @@ def nightly(
         try:
             res = _run(cfg, as_of, say, now)
         except Exception as exc:
-            why = str(exc) if isinstance(exc, UserError) else f"internal error ({type(exc).__name__}: {exc})"
+            # an internal error's text may quote a value from a record: its kind only, and the log
+            why = str(exc) if isinstance(exc, UserError) else f"internal error ({type(exc).__name__})"
             publish.write_status(
                 base,
                 {
