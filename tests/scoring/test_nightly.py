@@ -401,7 +401,17 @@ def test_subject_access_exports_scores_reasons_and_records(night, tmp_path: Path
     surname = hh["lead_name"].split(",")[0].strip().title()
     first = hh["lead_name"].split(",")[1].strip().split()[0].title() if "," in hh["lead_name"] else ""
     export(cfg, person=f"{first} {surname}", out=tmp_path / "sar2.json")
-    assert hh["household_id"] in json.loads((tmp_path / "sar2.json").read_text())["households"]
+    by_name = json.loads((tmp_path / "sar2.json").read_text())
+    assert hh["household_id"] in by_name["households"] and by_name["people"]
+    # only the dates the person lived in each household
+    lived = pd.DataFrame(by_name["household_membership"])
+    lived = lived[lived["person_id"].isin(by_name["people"])]
+    for s in by_name["scores_flags_and_reasons"]:
+        day = pd.Timestamp(s["as_of"])
+        mine = lived[lived["household_id"] == s["household_id"]]
+        starts, ends = pd.to_datetime(mine["valid_from"]), pd.to_datetime(mine["valid_to"])
+        assert ((starts <= day) & (ends.isna() | (ends > day))).any()
+    assert any(s["household_id"] == hh["household_id"] for s in by_name["scores_flags_and_reasons"])
     with pytest.raises(UserError, match="no household"):
         export(cfg, household="H-not-a-household")
 

@@ -70,16 +70,26 @@ def _rows(con: Any, source: str, records: list[str]) -> list[dict]:
     return json.loads(df.to_json(orient="records", date_format="iso"))
 
 
-def _scores(base: Path, households: set[str]) -> list[dict]:
+def _scores(base: Path, households: set[str], when: pd.DataFrame | None = None) -> list[dict]:
+    """Every published row about the households; for a person (when: their memberships), only
+    the dates they lived there: a household's score before they arrived is not about them."""
     out = []
     for run in sorted(p for p in base.glob("*/cohort.parquet") if not p.parent.name.startswith(".")):
         t = pq.read_table(run).to_pandas()
         mine = t[t["household_id"].isin(households)]
         for r in json.loads(mine.to_json(orient="records")):
+            if when is not None and not _member(when, r["household_id"], r["as_of"]):
+                continue
             for c in ("reasons", "protective", "support"):
                 r[c] = json.loads(r[c]) if r.get(c) else []
             out.append(r)
     return out
+
+
+def _member(when: pd.DataFrame, household: str, as_of: str) -> bool:
+    day = pd.Timestamp(as_of)
+    w = when[when["household_id"] == household]
+    return bool(((w["valid_from"] <= day) & (w["valid_to"].isna() | (w["valid_to"] > day))).any())
 
 
 def export(
@@ -120,7 +130,13 @@ def export(
         ).df()
         recs = _records(con, persons, hh)
         sources = {s: _rows(con, s, sorted(set(g["record"]))) for s, g in recs.groupby("source", sort=True)}
-    scores = _scores(root(cfg), set(hh))
+    when = None
+    if person:
+        when = members[members["person_id"].isin(persons)].assign(
+            valid_from=lambda d: pd.to_datetime(d["valid_from"]),
+            valid_to=lambda d: pd.to_datetime(d["valid_to"]),
+        )
+    scores = _scores(root(cfg), set(hh), when)
     stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M%S")
     path = out or cfg.output_folder / "subject-access" / f"subject-access-{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
