@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from riskflag.safe import spreadsheet_safe
 
 MARKING = "OFFICIAL-SENSITIVE"
+NO_REASON = "<li>No single record stands out: the household's circumstances together raised the score</li>"
 PARTIAL = ".partial-"
 
 
@@ -159,7 +160,7 @@ def team_html(team: str, rows: pd.DataFrame, meta: dict) -> str:
             f'<td class="num" data-v="{r.probability:.6f}">{r.probability:.0%}<br>'
             f'<span class="band-{band}">{_e(r.band)}</span></td>'
             f'<td data-v="{_e(r.flag)}" class="{_e(r.flag)}">{_e(r.flag)}</td>'
-            f'<td data-v="{len(r.reasons or [])}"><ul>{reasons or "<li>none recorded</li>"}</ul></td>'
+            f'<td data-v="{len(r.reasons or [])}"><ul>{reasons or NO_REASON}</ul></td>'
             f'<td data-v="{len(r.protective or [])}"><ul>{protect}</ul></td>'
             f'<td data-v="{len(r.support or [])}"><ul>{support}</ul></td>'
             "</tr>"
