@@ -110,42 +110,26 @@ def rehome_mlflow(db: Path, old: str, new: str) -> None:
     con.close()
 
 
-def link_args(prepared: str, steps: list[tuple[str, ...]], *args: str) -> Callable[[Path], list[str]]:
-    """`riskflag link run ARGS` on a copy of a prepared runs folder."""
+def on_prepared(
+    prepared: str,
+    steps: list[tuple[str, ...]],
+    command: tuple[str, ...],
+    *args: str,
+    teams: list[dict] | None = None,
+) -> Callable[[Path], list[str]]:
+    """`riskflag COMMAND --config <tmp config> ARGS` on a copy of a runs folder prepared once by
+    `steps` (see linked_runs)."""
 
     def setup(tmp: Path) -> list[str]:
-        cfg = council_config(tmp)
+        cfg = council_config(tmp, teams)
         shutil.copytree(linked_runs(prepared, steps), tmp / "runs", dirs_exist_ok=True)
-        return ["link", "run", "--config", str(cfg), *args]
-
-    return setup
-
-
-def train_args(prepared: str, steps: list[tuple[str, ...]]) -> Callable[[Path], list[str]]:
-    """`riskflag train` on a copy of a prepared runs folder (validated and linked)."""
-
-    def setup(tmp: Path) -> list[str]:
-        cfg = council_config(tmp)
-        shutil.copytree(linked_runs(prepared, steps), tmp / "runs", dirs_exist_ok=True)
-        return ["train", "--config", str(cfg), "--as-of", "2026-10-31"]
+        return [*command, "--config", str(cfg), *args]
 
     return setup
 
 
 # a large council's teams: 2,500 households a night, so that explanations are timed at scale
 LARGE_TEAMS = [{"name": f"Prevention {i}", "capacity": 500, "wards": []} for i in range(1, 6)]
-
-
-def nightly_args(prepared: str, steps: list[tuple[str, ...]], as_of: str) -> Callable[[Path], list[str]]:
-    """`riskflag nightly` on a copy of a prepared runs folder (validated to the night before,
-    linked, a champion promoted)."""
-
-    def setup(tmp: Path) -> list[str]:
-        cfg = council_config(tmp, LARGE_TEAMS)
-        shutil.copytree(linked_runs(prepared, steps), tmp / "runs", dirs_exist_ok=True)
-        return ["nightly", "--config", str(cfg), "--as-of", as_of]
-
-    return setup
 
 
 def model_quality(tmp: Path) -> dict:
@@ -212,12 +196,13 @@ BENCHMARKS = {
     "link_250k_full": {
         "what": "link the 250k council from scratch (--full): addresses, people (Splink 5: every candidate "
         "pair scored), households, stable ids, on the warehouse validated to 2026-10-31 with a trained model",
-        "setup": link_args(
+        "setup": on_prepared(
             "link_full_base",
             [
                 ("validate", "--config", "CFG", "--as-of", "2026-10-31"),
                 ("link", "train", "--config", "CFG", "--as-of", "2026-10-31"),
             ],
+            ("link", "run"),
             "--as-of",
             "2026-10-31",
             "--full",
@@ -228,7 +213,7 @@ BENCHMARKS = {
     "link_250k_nightly": {
         "what": "one night's incremental link of the 250k council (2026-10-31's deliveries), after a full "
         "link the night before: only pairs with new identities are scored",
-        "setup": link_args(
+        "setup": on_prepared(
             "link_night_base",
             [
                 ("validate", "--config", "CFG", "--as-of", "2026-10-30"),
@@ -236,6 +221,7 @@ BENCHMARKS = {
                 ("link", "run", "--config", "CFG", "--as-of", "2026-10-30", "--full"),
                 ("validate", "--config", "CFG", "--as-of", "2026-10-31"),
             ],
+            ("link", "run"),
             "--as-of",
             "2026-10-31",
         ),
@@ -246,13 +232,16 @@ BENCHMARKS = {
         "what": "train the household-risk model on the 250k council (24 monthly as-of dates: features and "
         "labels, LightGBM, calibration, baselines, evaluation, fairness, MLflow), then its quality against "
         "the oracle (untimed)",
-        "setup": train_args(
+        "setup": on_prepared(
             "train_base",
             [
                 ("validate", "--config", "CFG", "--as-of", "2026-10-31"),
                 ("link", "train", "--config", "CFG", "--as-of", "2026-10-31"),
                 ("link", "run", "--config", "CFG", "--as-of", "2026-10-31"),
             ],
+            ("train",),
+            "--as-of",
+            "2026-10-31",
         ),
         "command": "riskflag train --config <250k council> --as-of 2026-10-31",
         "targets": {"seconds": 600, "peak_gb": 8.0},
@@ -262,7 +251,7 @@ BENCHMARKS = {
         "what": "one nightly run of the 250k council (2026-10-31): validate that night's deliveries, "
         "incremental link, champion, features, score, suppress, flag 2,500 households (5 teams of 500), "
         "explain them, publish lists, cohort files and manifest",
-        "setup": nightly_args(
+        "setup": on_prepared(
             "nightly_base",
             [
                 ("validate", "--config", "CFG", "--as-of", "2026-10-30"),
@@ -271,7 +260,10 @@ BENCHMARKS = {
                 ("train", "--config", "CFG", "--as-of", "2026-10-30"),
                 ("promote", "--config", "CFG"),
             ],
+            ("nightly",),
+            "--as-of",
             "2026-10-31",
+            teams=LARGE_TEAMS,
         ),
         "command": "riskflag nightly --config <250k council, 5 teams of 500> --as-of 2026-10-31",
         "targets": {"seconds": 300, "peak_gb": 6.0, "explain_seconds": 10},

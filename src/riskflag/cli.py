@@ -165,8 +165,12 @@ def demo(
     _link_run(cfg, as_of)
     _evaluate_linkage(cfg, council / "truth")
     _train(cfg, as_of)
-    _promote(cfg)
+    promoted = _promote(cfg)
     _evaluate_model(cfg, council / "truth")
+    if not promoted:
+        raise UserError(
+            "the demo's model did not pass the promotion gates (reasons above): no champion, no list"
+        )
     res = _nightly(cfg, as_of)
     first = next(iter(res.lists.values()))
     out.print(

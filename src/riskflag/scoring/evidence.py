@@ -5,7 +5,8 @@ Evidence is not read off the model's features: a caseworker must be able to open
 record and find the value shown. Each family's query returns, per household, whether a record
 shows a concern (the family may be a reason) or a strength (it may be a protective factor);
 no record, no reason. They run in the connection features.build left its point-in-time tables in
-(_snap, _records, _v_<source>), over TEMP TABLE _flagged (as_of, household_id, uprn).
+(_snap, _records, _v_<source>), over TEMP TABLE _flagged (as_of, household_id, uprn); the
+services family reads tonight's features from _scored_features.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ ADVERSE = {
     "overpayment": "Overpayment recovery started",
     "claim_end": "Benefit claim ended",
 }
-
-COMMON = "household_id, concern, strength, source, records, known"
 
 
 def _stage_name() -> str:

@@ -43,9 +43,10 @@ def select(ranked: pd.DataFrame, teams: Sequence[Team], floor: float) -> pd.Seri
     shared = [t for t in teams if not t.wards]
     if shared:
         left = {t.name: t.capacity for t in shared}
+        order = {t.name: k for k, t in enumerate(shared)}
         rest = eligible & ~np.isin(ward, list(assigned))
         for i in np.flatnonzero(rest):
-            name = max(left, key=lambda n: (left[n], -[t.name for t in shared].index(n)))
+            name = max(left, key=lambda n: (left[n], -order[n]))
             if left[name] == 0:
                 break
             team.iloc[i] = name

@@ -197,8 +197,7 @@ def _run(cfg: CouncilConfig, as_of: date, say: Say, now: Callable[[], datetime])
             notes.append("No drift reference in this model version: drift not measured.")
         done = stage("explain")
         flagged = ranked[is_flagged].reset_index(drop=True)
-        con.register("_scored_features_df", feats[["as_of", "household_id", "services_12m"]])
-        con.execute("CREATE OR REPLACE TEMP TABLE _scored_features AS SELECT * FROM _scored_features_df")
+        con.execute("CREATE OR REPLACE TEMP VIEW _scored_features AS SELECT * FROM _tonight")
         ev = evidence.gather(con, flagged)
         ex = explain.explain(
             champ.model, flagged, ev, families, cfg.nightly.reasons, cfg.nightly.protective_factors
@@ -215,7 +214,7 @@ def _run(cfg: CouncilConfig, as_of: date, say: Say, now: Callable[[], datetime])
         """).df()
         done()
     done = stage("publish")
-    cohort = _cohort_table(ranked, flagged, ex.table, people, champ, as_of)
+    cohort = _cohort_table(ranked, ex.table, people, champ, as_of)
     manifest = _manifest(cfg, as_of, run, champ, cohort, excluded, psi, notes, timings, degraded)
     manifest["config_sha256"], manifest["code_version"] = config_hash(cfg), code_version()
     manifest["deliveries_in_force"] = json.loads(in_force.to_json(orient="records", date_format="iso"))
@@ -319,7 +318,6 @@ def _names_and_addresses(con: Any, flagged: pd.DataFrame) -> pd.DataFrame:
 
 def _cohort_table(
     ranked: pd.DataFrame,
-    flagged: pd.DataFrame,
     explained: pd.DataFrame,
     people: pd.DataFrame,
     champ: Champion,

@@ -26,20 +26,23 @@ def _people(con: Any, person: str, dob: str | None) -> list[str]:
     words = sorted(w for w in person.lower().replace(",", " ").split() if w)
     if not words:
         raise UserError("--person: give a name")
-    match = " AND ".join(f"list_contains(ws, '{w.replace(chr(39), chr(39) * 2)}')" for w in words)
-    extra = ""
+    params: list[Any] = list(words)
+    match = " AND ".join("list_contains(ws, ?)" for _ in words)
     if dob:
         try:
-            datetime.strptime(dob, "%Y-%m-%d")
+            params.append(datetime.strptime(dob, "%Y-%m-%d").date())
         except ValueError:
             raise UserError(f"--dob: expected YYYY-MM-DD; got {dob!r}") from None
-        extra = f" AND CAST(i.dob AS DATE) = DATE '{dob}'"
-    rows = con.execute(f"""
+        match += " AND TRY_CAST(i.dob AS DATE) = ?"
+    rows = con.execute(
+        f"""
         SELECT DISTINCT p.person_id FROM (
             SELECT *, string_split(lower(coalesce(forename, '') || ' ' || coalesce(forename_canon, '') || ' '
                                          || coalesce(surname, '')), ' ') AS ws FROM link_identities) i
-        JOIN link_persons p USING (identity_id) WHERE {match}{extra} ORDER BY 1
-    """).fetchall()
+        JOIN link_persons p USING (identity_id) WHERE {match} ORDER BY 1
+        """,
+        params,
+    ).fetchall()
     return [r[0] for r in rows]
 
 
