@@ -89,3 +89,27 @@ def test_contracts_pass_the_standards_own_json_schema() -> None:
         errors = [e.message for e in validator.iter_errors(doc)]
         assert not errors, (p.name, errors[:3])
         assert doc["apiVersion"].startswith("v3") and doc["kind"] == "DataContract"
+
+
+def test_suite_batches_columns_of_like_length_so_no_frame_is_mostly_padding() -> None:
+    import pyarrow as pa
+
+    from riskflag.contracts.suite import Group, like_lengths, run_suite
+
+    def group(name: str, kind: str, **kwargs: object) -> Group:
+        return Group(name, name, kind, {"column": name, **kwargs}, "text")
+
+    groups = [
+        group("short", "ExpectColumnValueLengthsToBeBetween", max_value=3),
+        group("long", "ExpectColumnValueLengthsToBeBetween", max_value=3),
+        group("longish", "ExpectColumnValuesToMatchRegex", regex="^[a-z]+$"),
+    ]
+    columns = {
+        "long": pa.chunked_array([["abc"] * 999 + ["abcd"]]),
+        "longish": pa.chunked_array([["ok"] * 299 + ["NO"]]),
+        "short": pa.chunked_array([["toolong", "ok"]]),
+    }
+    batches = like_lengths(groups, {c: len(a) for c, a in columns.items()})
+    assert [[g.name for g in b] for b in batches] == [["long", "longish"], ["short"]]
+    fails = run_suite("test-batches", groups, columns, {})
+    assert sorted(map(tuple, fails.to_numpy().tolist())) == [("long", 999), ("longish", 299), ("short", 0)]

@@ -32,7 +32,6 @@ from riskflag.contracts.suite import (
     pair_rule,
     preload,
     run_suite,
-    values_frame,
 )
 from riskflag.errors import ConfigError
 from riskflag.ingest import readers
@@ -568,8 +567,7 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
             columns[g.bound_column] = found["b"]
         if g.value == "present":
             pad[g.column] = PAD
-    values = values_frame(columns, pad)
-    fails = run_suite("riskflag-contracts", groups, values)
+    fails = run_suite("riskflag-contracts", groups, columns, pad)
     index = {g.name: i for i, g in enumerate(groups)}
     for name, part in fails.groupby("group", sort=True):
         i, g = index[name], groups[index[name]]
