@@ -130,7 +130,12 @@ def _households(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, float]
     """B-cubed of households at the last eight quarter ends: each person the records name and
     the simulation had living in the borough then is an item; the truth groups them by the home
     they lived in, linkage by the household its person was in (the person holding most of their
-    records). This is the grouping the risk model's features rest on."""
+    records). This is the grouping the risk model's features rest on.
+
+    The truth is read at the end of each quarter's last day (its home on the next day): the
+    simulation records a move made during a month as a home from the first of the next month,
+    while that month's own records (a council-tax snapshot at the month's end) already show the
+    new home, so reading the truth on the day itself marked right placements wrong."""
     res = f"read_parquet('{truth / 'residence.parquet'}')"
     as_of = con.execute("SELECT max(as_of) FROM link_runs").fetchall()[0][0]
     quarters = [_month_start(as_of, -3 * k) - timedelta(days=1) for k in range(8)]
@@ -152,7 +157,7 @@ def _households(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, float]
         SELECT coalesce(h.household_id, 'none:' || o.truth) || '@' || d.day AS cluster,
                l.uprn || '@' || d.day AS truth, 1 AS w
         FROM owner o CROSS JOIN d
-        JOIN lived l ON l.truth = o.truth AND l.start <= d.day AND d.day < l.stop
+        JOIN lived l ON l.truth = o.truth AND l.start <= d.day + 1 AND d.day + 1 < l.stop
         LEFT JOIN link_household_members h ON h.person_id = o.person_id AND h.valid_from <= d.day
              AND (h.valid_to IS NULL OR d.day < h.valid_to)
         QUALIFY row_number() OVER (PARTITION BY o.truth, d.day ORDER BY h.valid_from DESC NULLS LAST) = 1
