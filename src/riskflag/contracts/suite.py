@@ -11,7 +11,8 @@ every source that share a rule's parameters are stacked into one column and chec
 expectation: one for every field's formula check, one per length limit, one per pattern (UK
 postcode, NI number, ...), one for all allowed-value lists (values keyed `source.field=value`),
 one for presence, one per range, one for all date pairs. A night's run is about fifteen
-expectations whatever the number of sources.
+expectations whatever the number of sources, run over a few frames of like-length columns
+(see run_suite).
 """
 
 from __future__ import annotations

@@ -545,8 +545,8 @@ def validate(
 
 def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
     """The night's contracts as one GX suite over the distinct values of every staged source (a
-    field's from its dictionary, a pair's from the staged rows); each failing value's rows go to
-    the quarantine."""
+    field's from its dictionary, a pair's from the staged rows), run in batches of like-length
+    columns; each failing value's rows go to the quarantine."""
     builder = SuiteBuilder()
     by_source = {r.source: r for r in runs}
     for r in runs:
