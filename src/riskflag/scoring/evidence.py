@@ -30,6 +30,17 @@ def _stage_name() -> str:
     return "CASE stage " + " ".join(f"WHEN {i} THEN '{s}'" for i, s in enumerate(STAGES)) + " END"
 
 
+def _cited(source: str, ref: str) -> str:
+    """FROM clause: each flagged household's cited records of a current-state source (v), in
+    the version the council held at the household's as-of date."""
+    return (
+        "FROM _flagged f JOIN _asof a USING (as_of) "
+        "JOIN _records r ON r.as_of = f.as_of AND r.household_id = f.household_id "
+        f"AND r.source = '{source}' "
+        f"JOIN _v_{source} v ON CAST(v.{ref} AS VARCHAR) = r.record AND {_current()}"
+    )
+
+
 def council_tax(con: duckdb.DuckDBPyConnection) -> str:
     stage = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES))
     return f"""
@@ -141,10 +152,7 @@ def prior_homelessness(con: duckdb.DuckDBPyConnection) -> str | None:
                list(DISTINCT CAST(v.case_ref AS VARCHAR) ORDER BY CAST(v.case_ref AS VARCHAR)) AS records,
                max(v.known_from) AS known, count(DISTINCT v.case_ref) AS approaches,
                max(v.approach_date) AS approach_date
-        FROM _flagged f JOIN _asof a USING (as_of)
-        JOIN _records r ON r.as_of = f.as_of AND r.household_id = f.household_id
-         AND r.source = 'homelessness_cases'
-        JOIN _v_homelessness_cases v ON CAST(v.case_ref AS VARCHAR) = r.record AND {_current()}
+        {_cited("homelessness_cases", "case_ref")}
         WHERE v.approach_date <= f.as_of GROUP BY f.household_id
     """
 
@@ -157,10 +165,7 @@ def childrens_services(con: duckdb.DuckDBPyConnection) -> str | None:
             SELECT f.household_id, f.as_of, CAST(v.referral_ref AS VARCHAR) AS ref, v.referral_date,
                    v.category,
                    v.close_date, v.known_from
-            FROM _flagged f JOIN _asof a USING (as_of)
-            JOIN _records r ON r.as_of = f.as_of AND r.household_id = f.household_id
-             AND r.source = 'childrens_services'
-            JOIN _v_childrens_services v ON CAST(v.referral_ref AS VARCHAR) = r.record AND {_current()}
+            {_cited("childrens_services", "referral_ref")}
             WHERE v.referral_date <= f.as_of
               AND (v.referral_date > f.as_of - INTERVAL 365 DAY OR v.close_date IS NULL
                    OR v.close_date > f.as_of)
@@ -182,10 +187,7 @@ def adult_social_care(con: duckdb.DuckDBPyConnection) -> str | None:
                [arg_min(CAST(v.person_ref AS VARCHAR), v.start_date)] AS records,
                arg_min(v.known_from, v.start_date) AS known, min(v.start_date) AS start_date,
                arg_min(v.primary_support_reason, v.start_date) AS support_reason
-        FROM _flagged f JOIN _asof a USING (as_of)
-        JOIN _records r ON r.as_of = f.as_of AND r.household_id = f.household_id
-         AND r.source = 'adult_social_care'
-        JOIN _v_adult_social_care v ON CAST(v.person_ref AS VARCHAR) = r.record AND {_current()}
+        {_cited("adult_social_care", "person_ref")}
         WHERE v.start_date <= f.as_of AND (v.end_date IS NULL OR v.end_date > f.as_of)
         GROUP BY f.household_id
     """
