@@ -26,8 +26,16 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+# An account or a tenancy that ends within this many days of one in the same name starting at
+# another home is a move: evidence for one person, as two people of one name are seldom seen to
+# leave one home and take another in the same fortnight. Within the wider window it is weaker
+# evidence (a new tenancy often starts weeks before the old one ends), weighed separately.
+MOVE_DAYS = 15
+MOVE_NEAR_DAYS = 45
+
 # each rule catches what the others miss: a typo in one name (the dob rules), no date of birth
-# (the property and full-name rules), forename and surname swapped (the last two)
+# (the property, full-name and companion rules: a couple who move keep each other, whatever the
+# spelling of their own names), forename and surname swapped (the last two)
 BLOCKING_FOR_PREDICTION: list[tuple[str, ...] | str] = [
     ("nino",),
     ("dob", "substr(surname, 1, 2)"),
@@ -35,6 +43,7 @@ BLOCKING_FOR_PREDICTION: list[tuple[str, ...] | str] = [
     ("uprn", "substr(forename_canon, 1, 1)"),
     ("uprn", "substr(surname, 1, 1)"),
     ("forename_canon", "surname"),
+    ("companion_key",),
     "l.dob = r.dob AND l.forename_canon = r.surname",
     "l.uprn = r.uprn AND l.forename_canon = r.surname",
 ]
@@ -45,12 +54,6 @@ DETERMINISTIC = [
 ]
 
 
-# An account or a tenancy that ends within this many days of one in the same name starting at
-# another home is a move: evidence for one person, as two people of one name are seldom seen to
-# leave one home and take another in the same fortnight.
-MOVE_DAYS = 15
-
-
 def _quiet() -> None:
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -59,8 +62,9 @@ def _quiet() -> None:
 def settings() -> Any:
     """The comparisons: names (nickname-aware, swapped fields, term frequencies), date of birth
     (with day and month transposed), NI number, the home (the same one, or one account ending as
-    the other began) and the companion (the person named beside them, with term frequencies, or
-    spelt nearly alike: a typo in a partner's name is no evidence against)."""
+    the other began, within a fortnight or within six weeks) and the companion (the person named
+    beside them, in either order of their names, with term frequencies, or spelt nearly alike: a
+    typo or a swapped field in a partner's name is no evidence against)."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -80,14 +84,20 @@ def settings() -> Any:
         ],
         output_column_name="dob",
     )
-    moved = " OR ".join(
-        f"abs(datediff('day', until_{a}, since_{b})) <= {MOVE_DAYS}" for a, b in (("l", "r"), ("r", "l"))
-    )
+
+    def moved(days: int) -> str:
+        return " OR ".join(
+            f"abs(datediff('day', until_{a}, since_{b})) <= {days}" for a, b in (("l", "r"), ("r", "l"))
+        )
+
     home = cl.CustomComparison(
         [
             cll.NullLevel("uprn"),
             cll.ExactMatchLevel("uprn"),
-            cll.CustomLevel(f"({moved})", label_for_charts="one stay ended as the other began"),
+            cll.CustomLevel(f"({moved(MOVE_DAYS)})", label_for_charts="one stay ended as the other began"),
+            cll.CustomLevel(
+                f"({moved(MOVE_NEAR_DAYS)})", label_for_charts="one stay ended weeks from the other"
+            ),
             cll.ElseLevel(),
         ],
         output_column_name="home",
@@ -95,7 +105,7 @@ def settings() -> Any:
     companion = cl.CustomComparison(
         [
             cll.NullLevel("companion"),
-            cll.ExactMatchLevel("companion", term_frequency_adjustments=True),
+            cll.ExactMatchLevel("companion_key", term_frequency_adjustments=True),
             cll.JaroWinklerLevel("companion", 0.9),
             cll.ElseLevel(),
         ],

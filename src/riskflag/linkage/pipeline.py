@@ -133,13 +133,13 @@ def build_mentions(
 
 
 # The identities a new one can be compared with: any that shares a value some blocking rule
-# needs equal (the rules in people.py block on NI number, date of birth, UPRN or the full name,
-# each with more conditions), so that tonight's scoring reads a few thousand, not millions.
+# needs equal (the rules in people.py block on NI number, date of birth, UPRN, the full name or
+# the companion, each with more conditions), so that tonight's scoring reads a few thousand, not millions.
 CANDIDATES = """
     WITH f AS (SELECT * FROM _features SEMI JOIN _fresh USING (identity_id))
     SELECT * FROM _features WHERE identity_id IN (SELECT identity_id FROM _fresh)
         OR nino IN (SELECT nino FROM f) OR dob IN (SELECT dob FROM f) OR uprn IN (SELECT uprn FROM f)
-        OR full_name IN (SELECT full_name FROM f)
+        OR full_name IN (SELECT full_name FROM f) OR companion_key IN (SELECT companion_key FROM f)
     ORDER BY identity_id
 """
 PAIR_COLUMNS = ["identity_id_l", "identity_id_r", "match_weight", "match_probability", "plausible"]
@@ -152,7 +152,9 @@ ADULT_ROLE = (
 )
 # What Splink compares: each identity's values; when the accounts or tenancies it holds began
 # and ended (NULL for identities that hold none); and its companion, the person most often named
-# beside it in the same records (the other liable person on an account, a claimant's partner).
+# beside it in the same records (the other liable person on an account, a claimant's partner),
+# with companion_key the same name with its two parts in alphabetical order, so that a partner
+# whose forename and surname were swapped in one record is still the same companion.
 # adult_from (the first record naming it as an adult) is not compared: it only rules pairs out.
 FEATURES = f"""
     WITH stays AS (
@@ -167,10 +169,14 @@ FEATURES = f"""
         GROUP BY ALL
     ),
     companion AS (
-        SELECT b.identity_id, first(o.full_name ORDER BY b.n DESC, o.full_name) AS companion
+        SELECT b.identity_id, first(o.full_name ORDER BY b.n DESC, o.full_name) AS companion,
+               first(CASE WHEN o.forename_canon <= o.surname THEN o.full_name
+                          ELSE o.surname || ' ' || o.forename_canon END
+                     ORDER BY b.n DESC, o.full_name) AS companion_key
         FROM beside b JOIN link_identities o ON o.identity_id = b.other GROUP BY 1
     )
-    SELECT i.*, s.since, NULLIF(s.until, DATE '9999-12-31') AS until, c.companion, s.adult_from
+    SELECT i.*, s.since, NULLIF(s.until, DATE '9999-12-31') AS until, c.companion, c.companion_key,
+           s.adult_from
     FROM link_identities i LEFT JOIN stays s USING (identity_id) LEFT JOIN companion c USING (identity_id)
     ORDER BY identity_id
 """
@@ -516,7 +522,10 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
     record there, or earlier where an account or tenancy says it began then; it ends when a
     record places the person elsewhere and no later record places them back (a stale address in
     a late record does not move them back), when the last account or tenancy there ended with no
-    later home, or at the person's death. Each stay also says when the council first knew of it
+    later home, or at the person's death (known to have ended when the account was seen to end,
+    if that came before the next home was on record). A child lived with the family before it is on
+    record, and people move together: someone next found at the home the people they lived with
+    moved to moved when they did. Each stay also says when the council first knew of it
     (known_from) and of its end (end_known), so that features at a past date see the households
     the council could see then."""
     con.execute("""
@@ -539,7 +548,9 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
         ends AS (
             SELECT o.*, CASE WHEN next_start IS NOT NULL THEN greatest(next_start, first_seen)
                              WHEN until < DATE '9999-12-31' THEN greatest(until, first_seen) END AS left_on,
-                   CASE WHEN next_start IS NOT NULL THEN next_known
+                   CASE WHEN next_start IS NOT NULL AND until <= next_start
+                            THEN least(next_known, greatest(until, last_seen))
+                        WHEN next_start IS NOT NULL THEN next_known
                         WHEN until < DATE '9999-12-31' THEN greatest(until, last_seen) END AS left_known,
                    d.died, d.died_known
             FROM ordered o LEFT JOIN died d USING (person_id)
@@ -580,7 +591,35 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
         UPDATE link_residence r SET valid_from = c.valid_from FROM _child_start c
         WHERE r.person_id = c.person_id AND r.uprn = c.uprn AND r.valid_from = c.was
     """)
-    con.execute("DROP TABLE _child_start")
+    # People move together: when the people someone lived with moved to the home where that
+    # person is next on record, and nothing on record placed the person at the old home since,
+    # the person moved when the last of them did, not when a record there first named them (a
+    # partner's benefit claim or a school's roll follows months or years later).
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _moved_with AS
+        WITH s AS (
+            SELECT r.*, lag(uprn) OVER w AS prev_uprn, lag(valid_from) OVER w AS prev_from,
+                   lag(last_seen) OVER w AS prev_seen
+            FROM link_residence r WINDOW w AS (PARTITION BY person_id ORDER BY valid_from, uprn)
+        )
+        SELECT s.person_id, s.uprn, s.prev_uprn, s.prev_from, s.valid_from AS was,
+               max(o.valid_from) AS valid_from
+        FROM s JOIN link_residence o ON o.uprn = s.uprn AND o.person_id <> s.person_id
+         AND o.valid_from > s.prev_seen AND o.valid_from < s.valid_from
+         AND (o.valid_to IS NULL OR o.valid_to > s.valid_from)
+        JOIN link_residence a ON a.person_id = o.person_id AND a.uprn = s.prev_uprn
+         AND a.valid_from < s.valid_from AND (a.valid_to IS NULL OR a.valid_to > s.prev_from)
+        WHERE s.prev_uprn IS NOT NULL
+        GROUP BY ALL
+    """)
+    con.execute("""
+        UPDATE link_residence r SET valid_to = c.valid_from FROM _moved_with c
+        WHERE r.person_id = c.person_id AND r.uprn = c.prev_uprn AND r.valid_from = c.prev_from
+          AND (r.valid_to IS NULL OR r.valid_to > c.valid_from);
+        UPDATE link_residence r SET valid_from = c.valid_from FROM _moved_with c
+        WHERE r.person_id = c.person_id AND r.uprn = c.uprn AND r.valid_from = c.was
+    """)
+    con.execute("DROP TABLE _child_start; DROP TABLE _moved_with")
 
 
 def build_households(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
