@@ -78,8 +78,10 @@ def linked_runs(name: str, steps: list[tuple[str, ...]]) -> Path:
     """A runs folder (warehouse and models) of the large council after `steps` (riskflag
     commands; CFG stands for the council's config), prepared once and cached: each takes minutes."""
     base = CACHE / name
-    if not (base / "runs" / "warehouse.duckdb").is_file():
-        print(f"preparing {name} (once)...", flush=True)
+    stamp = base / "code.sha256"
+    fresh = stamp.is_file() and stamp.read_text() == code_fingerprint()
+    if not (fresh and (base / "runs" / "warehouse.duckdb").is_file()):
+        print(f"preparing {name} (once for this code)...", flush=True)
         prep = Path(tempfile.mkdtemp(prefix="riskflag-prep-"))
         cfg = str(council_config(prep))
         for step in steps:
@@ -91,7 +93,21 @@ def linked_runs(name: str, steps: list[tuple[str, ...]]) -> Path:
         shutil.copytree(prep / "runs", base / "runs", ignore=shutil.ignore_patterns("*.tmp", "*.lock"))
         rehome_mlflow(base / "runs" / "mlflow" / "mlflow.db", str(prep / "runs"), str(base / "runs"))
         shutil.rmtree(prep, ignore_errors=True)
+        stamp.write_text(code_fingerprint())
     return base / "runs"
+
+
+def code_fingerprint() -> str:
+    """riskflag's source and configuration: a prepared runs folder holds models and links made by
+    the code of its day, so a benchmark on it after a change would time the old code's work."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted([*(ROOT / "src" / "riskflag").rglob("*"), *(ROOT / "configs").rglob("*")]):
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(path.relative_to(ROOT).as_posix().encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def rehome_mlflow(db: Path, old: str, new: str) -> None:
