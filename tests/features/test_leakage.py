@@ -92,7 +92,7 @@ def test_features_at_t_ignore_what_came_later(compared) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 5 asks for under 0.5%; one linkage of the whole history links about 3.6% of the 2k "
+    reason="issue 5 asks for under 0.5%; one linkage of the whole history links about 2.8% of the 2k "
     "council's households at t differently from a linkage of what was known at t (later records join "
     "a person's earlier identities, or show that someone moved with their family before t): features "
     "would need point-in-time linkage",

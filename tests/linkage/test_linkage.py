@@ -211,9 +211,9 @@ def test_joint_names_are_split_and_the_dob_is_the_first_persons() -> None:
     con = duckdb.connect()
     con.execute(
         "CREATE TABLE ct AS SELECT * FROM (VALUES ('A1', 'SHAH, Rosemary & Ashley', DATE '1979-06-07', "
-        "'', '100000000001', DATE '2025-11-30', DATE '2019-04-01', NULL::DATE, DATE '2025-12-01')) "
+        "'', '100000000001', DATE '2025-11-30', DATE '2019-04-01', NULL::DATE, DATE '2025-12-01', false)) "
         "t(account_ref, liable_name_1, liable_dob_1, liable_name_2, uprn, balance_date, account_start, "
-        "account_end, _delivered_on)"
+        "account_end, _delivered_on, single_person_discount)"
     )
     raw = men.raw_mentions_select("council_tax", men.SOURCES["council_tax"], "SELECT * FROM ct")
     con.execute(f"CREATE TABLE raw AS {raw}")
@@ -229,16 +229,63 @@ def test_joint_names_are_split_and_the_dob_is_the_first_persons() -> None:
     ]
 
 
+def test_a_single_person_discount_says_the_others_named_do_not_live_there() -> None:
+    """An account naming a second liable person while it has a single person discount: the
+    second person is still named (evidence of who they are) but not placed there, except in the
+    months without the discount; the payer lives there throughout."""
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE ct AS SELECT * FROM (VALUES "
+        "('A1', 'SHAH, Rosemary', 'Ashley Shah', DATE '2025-09-30', false), "
+        "('A1', 'SHAH, Rosemary', 'Ashley Shah', DATE '2025-10-31', true), "
+        "('A1', 'SHAH, Rosemary', 'Ashley Shah', DATE '2025-11-30', true), "
+        "('A2', 'COLE, Ann & Bob', '', DATE '2025-11-30', true)) "
+        "t(account_ref, liable_name_1, liable_name_2, balance_date, single_person_discount)"
+    )
+    con.execute(
+        "ALTER TABLE ct ADD COLUMN liable_dob_1 DATE; ALTER TABLE ct ADD COLUMN uprn VARCHAR DEFAULT '1'; "
+        "ALTER TABLE ct ADD COLUMN account_start DATE; ALTER TABLE ct ADD COLUMN account_end DATE; "
+        "ALTER TABLE ct ADD COLUMN _delivered_on DATE DEFAULT DATE '2025-12-01'"
+    )
+    raw = men.raw_mentions_select("council_tax", men.SOURCES["council_tax"], "SELECT * FROM ct")
+    con.execute(f"CREATE TABLE raw AS {raw}")
+    con.execute("CREATE TABLE nick (nickname VARCHAR, usual VARCHAR)")
+    con.execute("CREATE TABLE addr (address VARCHAR, postcode VARCHAR, uprn VARCHAR)")
+    sql = men.mentions_select("raw", "nick", "addr", "SELECT '1' AS uprn")
+    got = con.execute(
+        f"SELECT record, slot, forename, first_seen, last_seen, lived_first, lived_last, alone_first "
+        f"FROM ({sql}) ORDER BY record, slot"
+    ).fetchall()
+    d = date.fromisoformat
+    assert got == [
+        ("A1", 1, "ROSEMARY", d("2025-09-30"), d("2025-11-30"), d("2025-09-30"), d("2025-11-30"), None),
+        (
+            "A1",
+            2,
+            "ASHLEY",
+            d("2025-09-30"),
+            d("2025-11-30"),
+            d("2025-09-30"),
+            d("2025-09-30"),
+            d("2025-10-31"),
+        ),
+        ("A2", 1, "ANN", d("2025-11-30"), d("2025-11-30"), d("2025-11-30"), d("2025-11-30"), None),
+        ("A2", 11, "BOB", d("2025-11-30"), d("2025-11-30"), None, None, d("2025-11-30")),
+    ]
+
+
 def _mentions(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
-    """link_mentions from (identity, uprn, first seen, last seen, since, until, died) rows."""
+    """link_mentions from (identity, uprn, first seen, last seen, since, until, died) rows, each
+    known when first seen and placing its person there throughout."""
     con.execute(
         "CREATE OR REPLACE TABLE link_mentions (source VARCHAR, record VARCHAR, slot INTEGER, "
         "identity_id VARCHAR, uprn VARCHAR, first_seen DATE, last_seen DATE, records BIGINT, since DATE, "
-        "until DATE, died DATE, first_known DATE)"
+        "until DATE, died DATE, first_known DATE, lived_first DATE, lived_last DATE, alone_first DATE, "
+        "alone_known DATE)"
     )
-    con.executemany(  # known when first seen
-        "INSERT INTO link_mentions VALUES ('s', ?, 1, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-        [(f"r{i}", *r, r[2]) for i, r in enumerate(rows)],
+    con.executemany(
+        "INSERT INTO link_mentions VALUES ('s', ?, 1, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+        [(f"r{i}", *r, r[2], r[2], r[3]) for i, r in enumerate(rows)],
     )
     con.execute(
         "CREATE OR REPLACE TABLE link_identities AS "

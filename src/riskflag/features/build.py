@@ -153,14 +153,24 @@ def _members(con: duckdb.DuckDBPyConnection) -> None:
     """_members (as_of, household_id, person_id, uprn): who lived where at each date as the
     council could know it then: a stay it had no record of yet is left out, and a stay whose end
     it learnt of only later is still counted; _person_dob: dates of birth on the records known by
-    each date."""
+    each date.
+
+    The people known to live at one property at a date are one household, under the id of the
+    household its latest arrival joined: someone whose leaving the council learnt of only later
+    was, as far as it knew then, still living with those who came after."""
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _members AS
-        SELECT a.as_of, m.household_id, m.person_id, m.uprn, m.valid_from
-        FROM _asof a JOIN link_household_members m
-          ON m.valid_from <= a.as_of AND coalesce(m.known_from, m.valid_from) <= a.as_of
-         AND (m.valid_to IS NULL OR m.valid_to > a.as_of OR coalesce(m.end_known, m.valid_to) > a.as_of)
-        QUALIFY row_number() OVER (PARTITION BY a.as_of, m.person_id ORDER BY m.valid_from DESC, m.uprn) = 1
+        SELECT as_of, first_value(household_id) OVER (
+                   PARTITION BY as_of, uprn ORDER BY valid_from DESC, household_id DESC
+               ) AS household_id, person_id, uprn, valid_from
+        FROM (
+            SELECT a.as_of, m.household_id, m.person_id, m.uprn, m.valid_from
+            FROM _asof a JOIN link_household_members m
+              ON m.valid_from <= a.as_of AND coalesce(m.known_from, m.valid_from) <= a.as_of
+             AND (m.valid_to IS NULL OR m.valid_to > a.as_of OR coalesce(m.end_known, m.valid_to) > a.as_of)
+            QUALIFY row_number() OVER (PARTITION BY a.as_of, m.person_id
+                                       ORDER BY m.valid_from DESC, m.uprn) = 1
+        )
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _person_dob AS

@@ -45,6 +45,10 @@ class PersonSource:
     since: str | None = None
     until: str | None = None
     death: str | None = None
+    # SQL, or None: true where the row says only the first person it names lives there (a
+    # council-tax single person discount). The others it names are still evidence of who they
+    # are, but not of where they live.
+    alone: str | None = None
 
 
 # a school term ("2025-26 AUT") as the day it starts
@@ -60,6 +64,7 @@ SOURCES: dict[str, PersonSource] = {
         uprn="uprn",
         since='"account_start"',
         until="coalesce(\"account_end\", DATE '9999-12-31')",
+        alone='coalesce("single_person_discount", false)',
     ),
     "rent_accounts": PersonSource(
         '"tenancy_ref"',
@@ -144,7 +149,9 @@ def _col(name: str | None, cast: str = "VARCHAR") -> str:
 def raw_mentions_select(source: str, spec: PersonSource, rel: str, known: str = "_delivered_on") -> str:
     """One row per (record, slot, values as sent) naming someone, over the rows of rel: the name
     as given (forenames a list, for joint names), dob, nino, uprn, address and postcode; when the
-    record was first and last seen, in how many rows and when the council first knew of it; and
+    record was first and last seen, in how many rows and when the council first knew of it, and
+    first and last seen in rows that do not say its first person lives there alone, and first
+    seen and known in rows that do; and
     where the source says, when the stay
     began (`since`), ended (`until`: 9999-12-31 while it lasts, as the latest row says) or the
     person died (`died`). Rows are grouped before names are parsed: a history repeats them."""
@@ -172,8 +179,14 @@ def raw_mentions_select(source: str, spec: PersonSource, rel: str, known: str = 
         grouped = (
             f"SELECT CAST({spec.record} AS VARCHAR) AS record, {cols}, min(_seen) AS first_seen, "
             "max(_seen) AS last_seen, min(_since) AS since, arg_max(_until, _seen) AS until, "
-            "min(_died) AS died, count(*) AS records, min(_known) AS first_known FROM (SELECT *, "
+            "min(_died) AS died, count(*) AS records, min(_known) AS first_known, "
+            "min(_seen) FILTER (WHERE NOT _alone) AS shared_first, "
+            "max(_seen) FILTER (WHERE NOT _alone) AS shared_last, "
+            "min(_seen) FILTER (WHERE _alone) AS alone_first, "
+            "min(_known) FILTER (WHERE _alone) AS alone_known "
+            "FROM (SELECT *, "
             f"CAST({known} AS DATE) AS _known, "
+            f"coalesce(CAST({spec.alone or 'false'} AS BOOLEAN), false) AS _alone, "
             f"CAST({spec.date} AS DATE) AS _seen, CAST({spec.since or 'NULL'} AS DATE) AS _since, "
             f"CAST({spec.until or 'NULL'} AS DATE) AS _until, CAST({spec.death or 'NULL'} AS DATE) AS _died "
             f"FROM ({rel}) WHERE {cond}) GROUP BY ALL"
@@ -183,7 +196,7 @@ def raw_mentions_select(source: str, spec: PersonSource, rel: str, known: str = 
             f"{surname} AS surname, {_col(s.dob, 'DATE')} AS dob, {_col(s.nino)} AS nino, "
             f"{_col(spec.uprn)} AS uprn_given, {_col(spec.address)} AS address, "
             f"{_col(spec.postcode)} AS postcode, first_seen, last_seen, since, until, died, records, "
-            "first_known "
+            "first_known, shared_first, shared_last, alone_first, alone_known "
             f"FROM ({grouped})"
         )
     return " UNION ALL ".join(parts)
@@ -196,11 +209,19 @@ def name_key(expr: str) -> str:
 
 def mentions_select(raw: str, nicknames: str, addresses: str, gazetteer_uprns: str) -> str:
     """Mentions with normalised names (one row per forename of a joint name; the date of birth
-    and NI number belong to the first), the nickname's usual form, and the UPRN (given and
-    known to the gazetteer, else matched from the address)."""
+    and NI number belong to the first), the nickname's usual form, the UPRN (given and known to
+    the gazetteer, else matched from the address), when rows placed the person there
+    (lived_first, lived_last: NULL if every row said someone else lived there alone), and when
+    a row first said that someone else lived there alone, and when the council knew it
+    (alone_first, alone_known)."""
+    first = "r.slot = 1 AND f.i = 1"
     return f"""
         SELECT r.source, r.record, r.slot + 10 * (f.i - 1) AS slot, r.first_seen, r.last_seen, r.records,
                r.first_known,
+               CASE WHEN {first} THEN r.first_seen ELSE r.shared_first END AS lived_first,
+               CASE WHEN {first} THEN r.last_seen ELSE r.shared_last END AS lived_last,
+               CASE WHEN NOT ({first}) THEN r.alone_first END AS alone_first,
+               CASE WHEN NOT ({first}) THEN r.alone_known END AS alone_known,
                {name_key("f.forename")} AS forename, {name_key("r.surname")} AS surname,
                coalesce(n.usual, {name_key("f.forename")}) AS forename_canon,
                CASE WHEN f.i = 1 THEN CAST(r.dob AS VARCHAR) END AS dob,

@@ -58,6 +58,12 @@ def _known(con: duckdb.DuckDBPyConnection, source: str, as_of: date) -> str | No
     return known_at_sql(load_contract(source), as_of)
 
 
+MENTION_COLUMNS = (
+    "source, record, slot, identity_id, uprn, first_seen, last_seen, records, since, until, died, "
+    "first_known, lived_first, lived_last, alone_first, alone_known"
+)
+
+
 def build_mentions(
     con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, as_of: date, after: date | None = None
 ) -> dict[str, int]:
@@ -94,18 +100,16 @@ def build_mentions(
         f"CREATE OR REPLACE TEMP TABLE _m AS SELECT *, {men.identity_id()} AS identity_id FROM ({select}) "
         "WHERE forename IS NOT NULL OR surname IS NOT NULL"
     )
-    kept = (
-        "source, record, slot, identity_id, uprn, first_seen, last_seen, records, since, until, died, "
-        "first_known"
-    )
-    new = f"SELECT {kept} FROM _m"
-    merged = new if after is None else f"SELECT * FROM link_mentions UNION ALL {new}"
+    new = f"SELECT {MENTION_COLUMNS} FROM _m"
+    merged = new if after is None else f"SELECT {MENTION_COLUMNS} FROM link_mentions UNION ALL {new}"
     if after is None or con.execute("SELECT count(*) FROM _m").fetchall()[0][0]:
         con.execute(f"""
         CREATE OR REPLACE TABLE link_mentions AS
         SELECT source, record, slot, identity_id, uprn, min(first_seen) AS first_seen,
                max(last_seen) AS last_seen, sum(records)::BIGINT AS records, min(since) AS since,
-               arg_max(until, last_seen) AS until, min(died) AS died, min(first_known) AS first_known
+               arg_max(until, last_seen) AS until, min(died) AS died, min(first_known) AS first_known,
+               min(lived_first) AS lived_first, max(lived_last) AS lived_last,
+               min(alone_first) AS alone_first, min(alone_known) AS alone_known
         FROM ({merged}) GROUP BY source, record, slot, identity_id, uprn
     """)
     cols = ", ".join(men.IDENTITY)
@@ -270,7 +274,7 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, model: Path
     localities, the gazetteer, and how identities are described and judged plausible (a new
     riskflag may change those). When it changes, earlier links cannot be reused."""
     h = hashlib.sha256(model.read_bytes())
-    h.update((FEATURES + people.PLAUSIBLE).encode())
+    h.update((MENTION_COLUMNS + FEATURES + people.PLAUSIBLE).encode())
     h.update(cfg.linkage.nicknames_path(cfg).read_bytes())
     h.update("|".join(cfg.linkage.extra_localities).encode())
     llpg = con.execute(
@@ -528,13 +532,22 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
     moved to moved when they did. Each stay also says when the council first knew of it
     (known_from) and of its end (end_known), so that features at a past date see the households
     the council could see then."""
-    con.execute("""
+    # still named there, but only in rows that say someone else lives there alone, before any
+    # next home
+    alone = "gone_known IS NOT NULL AND (next_start IS NULL OR last_seen + 1 < next_start)"
+    con.execute(f"""
         CREATE OR REPLACE TABLE link_residence AS
         WITH m AS (SELECT m.*, x.person_id FROM link_mentions m JOIN link_persons x USING (identity_id)),
         seen AS (
-            SELECT person_id, uprn, least(min(first_seen), min(since)) AS first_seen,
-                   max(last_seen) AS last_seen, max(until) AS until, min(first_known) AS known_from
-            FROM m WHERE uprn IS NOT NULL AND first_seen IS NOT NULL GROUP BY ALL
+            SELECT person_id, uprn, least(min(lived_first), min(since)) AS first_seen,
+                   max(lived_last) AS last_seen, max(until) AS until, min(first_known) AS known_from
+            FROM m WHERE uprn IS NOT NULL AND lived_first IS NOT NULL GROUP BY ALL
+        ),
+        gone AS (  -- rows that, after the last placing them there, say someone else lives there alone
+            SELECT s.person_id, s.uprn, min(m.alone_known) AS gone_known
+            FROM seen s JOIN m ON m.person_id = s.person_id AND m.uprn = s.uprn
+             AND m.alone_first > s.last_seen
+            GROUP BY ALL
         ),
         died AS (
             SELECT person_id, min(died) AS died, min(first_known) AS died_known
@@ -543,12 +556,14 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
         ordered AS (
             SELECT *, lead(first_seen) OVER (PARTITION BY person_id ORDER BY first_seen, uprn) AS next_start,
                    lead(known_from) OVER (PARTITION BY person_id ORDER BY first_seen, uprn) AS next_known
-            FROM seen
+            FROM seen LEFT JOIN gone USING (person_id, uprn)
         ),
         ends AS (
-            SELECT o.*, CASE WHEN next_start IS NOT NULL THEN greatest(next_start, first_seen)
+            SELECT o.*, CASE WHEN {alone} THEN greatest(last_seen + 1, first_seen)
+                             WHEN next_start IS NOT NULL THEN greatest(next_start, first_seen)
                              WHEN until < DATE '9999-12-31' THEN greatest(until, first_seen) END AS left_on,
-                   CASE WHEN next_start IS NOT NULL AND until <= next_start
+                   CASE WHEN {alone} THEN gone_known
+                        WHEN next_start IS NOT NULL AND until <= next_start
                             THEN least(next_known, greatest(until, last_seen))
                         WHEN next_start IS NOT NULL THEN next_known
                         WHEN until < DATE '9999-12-31' THEN greatest(until, last_seen) END AS left_known,
