@@ -244,6 +244,23 @@ BENCHMARKS = {
         "command": "riskflag link run --config <250k council> --as-of 2026-10-31",
         "targets": {"seconds": 20},
     },
+    "link_250k_replay": {
+        "what": "link the 250k council's history as it was known at each of the 24 month ends training "
+        "uses, then at 2026-10-31 (the first a full link, the rest incremental), recording each in the "
+        "linkage history: done once after go-live, so that training uses the linkage as it stood",
+        "setup": on_prepared(
+            "link_full_base",
+            [
+                ("validate", "--config", "CFG", "--as-of", "2026-10-31"),
+                ("link", "train", "--config", "CFG", "--as-of", "2026-10-31"),
+            ],
+            ("link", "replay"),
+            "--as-of",
+            "2026-10-31",
+        ),
+        "command": "riskflag link replay --config <250k council> --as-of 2026-10-31",
+        "targets": {"peak_gb": 6.0},
+    },
     "train_250k": {
         "what": "train the household-risk model on the 250k council (24 monthly as-of dates: features and "
         "labels, LightGBM, calibration, baselines, evaluation, fairness, MLflow), then its quality against "
@@ -254,6 +271,7 @@ BENCHMARKS = {
                 ("validate", "--config", "CFG", "--as-of", "2026-10-31"),
                 ("link", "train", "--config", "CFG", "--as-of", "2026-10-31"),
                 ("link", "run", "--config", "CFG", "--as-of", "2026-10-31"),
+                ("link", "replay", "--config", "CFG", "--as-of", "2026-10-31"),
             ],
             ("train",),
             "--as-of",
@@ -273,6 +291,7 @@ BENCHMARKS = {
                 ("validate", "--config", "CFG", "--as-of", "2026-10-30"),
                 ("link", "train", "--config", "CFG", "--as-of", "2026-10-30"),
                 ("link", "run", "--config", "CFG", "--as-of", "2026-10-30", "--full"),
+                ("link", "replay", "--config", "CFG", "--as-of", "2026-10-30"),
                 ("train", "--config", "CFG", "--as-of", "2026-10-30"),
                 ("promote", "--config", "CFG"),
             ],

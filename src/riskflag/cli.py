@@ -164,6 +164,7 @@ def demo(
     _link_train(cfg, as_of)
     _link_run(cfg, as_of)
     _evaluate_linkage(cfg, council / "truth")
+    _link_replay(cfg, as_of)
     _train(cfg, as_of)
     promoted = _promote(cfg)
     _evaluate_model(cfg, council / "truth")
@@ -348,6 +349,49 @@ def _link_run(cfg, as_of: date, model: Path | None = None, full: bool = False):
     out.print(f"Largest people (identities each): {s.largest_clusters}")
     out.print(f"Diagnostics: [bold]{s.outputs['linkage.json']}[/]; review: {s.outputs['review.csv']}")
     return s
+
+
+@link_app.command("replay")
+def link_replay(
+    config: ConfigOpt = Path("configs/council.yaml"),
+    as_of: AsOfOpt = None,
+    model: Annotated[Path | None, typer.Option(help="Model JSON (default: the newest trained).")] = None,
+) -> None:
+    """Link the history as the council knew it at each month end training uses, then at the
+    as-of date, so that features at past dates use the linkage as it stood then.
+
+    Run it once after the history extract is loaded (and again after retraining the person model);
+    nightly runs keep the linkage history up to date from then on. The warehouse is left linked as
+    a run at the as-of date leaves it."""
+    from riskflag.config import load_config
+
+    _link_replay(load_config(config), _as_of(as_of), model)
+
+
+def _link_replay(cfg, as_of: date, model: Path | None = None):
+    from riskflag.linkage.pipeline import replay_council
+    from riskflag.modeling.train import training_dates
+
+    dates = sorted({d for d in training_dates(cfg, as_of) if d < as_of} | {as_of})
+    with _progress() as bar:
+        task = bar.add_task("Replaying", total=len(dates))
+        done = []
+
+        def step(day: date) -> None:
+            if done:
+                bar.advance(task)
+            done.append(day)
+            bar.update(task, description=f"linking as known on {day}")
+
+        doc = replay_council(cfg, dates, model, progress=step)
+        bar.advance(task)
+    runs = doc["runs"]
+    out.print(
+        f"Linked the history at {len(runs)} dates, {runs[0]['as_of']} to {runs[-1]['as_of']} "
+        f"(people then: {runs[0]['persons']:,}; now: {runs[-1]['persons']:,}). "
+        f"Manifest: [bold]{cfg.output_folder / doc['run_id'] / 'manifest.json'}[/]"
+    )
+    return doc
 
 
 @link_app.command("review")

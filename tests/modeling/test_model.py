@@ -37,14 +37,16 @@ def with_tracking(cfg, uri: str, **model):
 
 @pytest.fixture(scope="module")
 def trained(validated_2k, tmp_path_factory: pytest.TempPathFactory):
-    from riskflag.linkage.pipeline import link_council, train_council
+    from riskflag.linkage.pipeline import link_council, replay_council, train_council
     from riskflag.modeling.pipeline import train_and_register
+    from riskflag.modeling.train import training_dates
 
     cfg, _, _ = validated_2k
     train_council(cfg, AS_OF)
     link_council(cfg, AS_OF, full=True)
     store = tmp_path_factory.mktemp("mlflow")
     cfg = with_tracking(cfg, f"sqlite:///{store / 'mlflow.db'}")
+    replay_council(cfg, [*training_dates(cfg, AS_OF), AS_OF])
     run = train_and_register(cfg, AS_OF)
     return cfg, run, store
 
@@ -78,6 +80,8 @@ def test_training_logs_registers_and_evaluates(trained) -> None:
     assert {"model.auc.value", "rules.auc.value", "logistic.auc.value", "model.at_capacity.precision"} <= set(
         r.data.metrics
     )
+    # every date's households come from the linkage as it stood then (the fixture replayed it)
+    assert all(c["linked_point_in_time"] == c["as_of_dates"] > 0 for c in run.trained.counts.values())
     ev = run.trained.evaluation
     assert ev["model"]["auc"]["low"] <= ev["model"]["auc"]["value"] <= ev["model"]["auc"]["high"]
     assert ev["model"]["auc"]["value"] > ev["rules"]["auc"]["value"]  # the model beats the rules it replaces
@@ -106,6 +110,8 @@ def test_no_personal_data_reaches_mlflow(trained, validated_2k) -> None:
         "SELECT DISTINCT uprn FROM link_identities WHERE uprn IS NOT NULL",
         "SELECT DISTINCT person_id FROM link_persons",
         "SELECT DISTINCT household_id FROM link_households",
+        "SELECT DISTINCT person_id FROM link_history_persons",
+        "SELECT DISTINCT household_id FROM link_history_members",
         "SELECT DISTINCT street FROM history_llpg WHERE length(street) > 6",
     ):
         values |= {str(v[0]) for v in con.execute(sql).fetchall()}
@@ -180,6 +186,18 @@ def test_promotion_is_gated_and_recorded(trained) -> None:
     client = registry.client(cfg).MlflowClient()
     tags = client.get_model_version(cfg.registered_name, run.logged.version).tags
     assert tags["promotion_decision"] == "refused" and "observed/expected" in tags["promotion_reasons"]
+    # no group's recall ratio can lie in these bounds: every group large enough to judge is refused
+    unfair = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={
+                    "gates": cfg.model.gates.model_copy(update={"fairness_recall_ratio": (1000.0, 2000.0)})
+                }
+            )
+        }
+    )
+    judged = registry.promote(unfair, run.logged.version, AS_OF)
+    assert not judged.promoted and any(r.startswith("recall at capacity for sex = ") for r in judged.reasons)
     done = registry.promote(cfg, run.logged.version, AS_OF)
     assert done.promoted, done.reasons
     champion = registry.load_by_alias(cfg)

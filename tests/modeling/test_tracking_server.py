@@ -74,9 +74,7 @@ def test_train_promote_and_load_through_a_server(server: str, validated_2k) -> N
                     "max_as_of_dates": 14,
                     "registered_name": "riskflag-server-test",
                     # the gates are tested in test_model.py; here only the round trip matters
-                    "gates": cfg.model.gates.model_copy(
-                        update={"fairness_recall_ratio": (0.0, 1000.0), **SMALL_COUNCIL_GATES}
-                    ),
+                    "gates": cfg.model.gates.model_copy(update=SMALL_COUNCIL_GATES),
                 }
             )
         }

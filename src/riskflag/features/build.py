@@ -11,7 +11,9 @@ everything. Equality fields (sex,
 ethnicity, disability, age) are never features; a member's date of birth is used only to count
 the children in a household.
 
-The unit is the household at t (`link_household_members`): the people living at one UPRN. The
+The unit is the household at t: the people living at one UPRN, as the linkage stood at t (the
+linkage history, see linkage/history.py; a date before the history begins falls back on today's
+linkage, which knows later records, and `linked_at` says which dates did). The
 cohort is every household in the council-tax base (an open account at its UPRN in the snapshot
 known at t), less households with an open homelessness case, in temporary accommodation, or with
 a member or household reference under an upheld objection.
@@ -27,6 +29,7 @@ import duckdb
 from riskflag.contracts.contract import load_contract
 from riskflag.errors import UserError
 from riskflag.ingest.warehouse import known, table_exists
+from riskflag.linkage import history
 
 STAGES = ("none", "reminder", "final_notice", "summons", "liability_order", "enforcement_agent")
 FAR = "DATE '9999-12-31'"
@@ -95,6 +98,7 @@ def build(
             )
     dates = ", ".join(f"(DATE '{d.isoformat()}')" for d in sorted(set(as_of)))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _asof AS SELECT * FROM (VALUES {dates}) t(as_of)")
+    linkage_at(con, as_of)
     for source in ("homelessness_cases", "childrens_services", "adult_social_care", "objections"):
         if _has(con, source):
             con.execute(f"CREATE OR REPLACE TEMP TABLE _v_{source} AS {versions(source)}")
@@ -149,6 +153,37 @@ def build(
         con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
+def linkage_at(con: duckdb.DuckDBPyConnection, as_of: Sequence[date]) -> None:
+    """TEMP VIEWs of the linkage as it stood at each date: _lp (as_of, identity_id, person_id),
+    _hm (as_of, household_id, person_id, uprn, valid_from, valid_to, known_from, end_known: the
+    household members table) and _final (as_of, person_id, final_id: the person each one's
+    identities belong to in today's linkage, for labels, which look forward and use everything).
+    A date the linkage history covers (history.linked_at_sql) reads the last run on or before
+    it; any other reads today's linkage (TEMP TABLE _linked_at says which)."""
+    dates = ", ".join(f"(DATE '{d.isoformat()}')" for d in sorted(set(as_of)))
+    linked = history.linked_at_sql(con, f"SELECT * FROM (VALUES {dates}) t(as_of)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _linked_at AS {linked}")
+    recorded = table_exists(con, "link_history_persons")
+    linked = "h.linked_from <= a.as_of AND (h.linked_until IS NULL OR h.linked_until > a.as_of)"
+    for view, (history_table, current, cols) in {
+        "_lp": ("link_history_persons", "link_persons", history.PERSONS),
+        "_hm": ("link_history_members", "link_household_members", history.MEMBERS),
+    }.items():
+        names = ", ".join(f"h.{c}" for c in cols)
+        sql = f"SELECT a.as_of, {names} FROM _linked_at a CROSS JOIN {current} h WHERE NOT a.point_in_time"
+        if recorded:
+            sql += (
+                f" UNION ALL SELECT a.as_of, {names} FROM _linked_at a JOIN {history_table} h ON {linked}"
+                " WHERE a.point_in_time"
+            )
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {sql}")
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW _final AS
+        SELECT DISTINCT l.as_of, l.person_id, p.person_id AS final_id
+        FROM _lp l JOIN link_persons p USING (identity_id)
+    """)
+
+
 def _members(con: duckdb.DuckDBPyConnection) -> None:
     """_members (as_of, household_id, person_id, uprn): who lived where at each date as the
     council could know it then: a stay it had no record of yet is left out, and a stay whose end
@@ -165,8 +200,9 @@ def _members(con: duckdb.DuckDBPyConnection) -> None:
                ) AS household_id, person_id, uprn, valid_from
         FROM (
             SELECT a.as_of, m.household_id, m.person_id, m.uprn, m.valid_from
-            FROM _asof a JOIN link_household_members m
-              ON m.valid_from <= a.as_of AND coalesce(m.known_from, m.valid_from) <= a.as_of
+            FROM _asof a JOIN _hm m
+              ON m.as_of = a.as_of AND m.valid_from <= a.as_of
+             AND coalesce(m.known_from, m.valid_from) <= a.as_of
              AND (m.valid_to IS NULL OR m.valid_to > a.as_of OR coalesce(m.end_known, m.valid_to) > a.as_of)
             QUALIFY row_number() OVER (PARTITION BY a.as_of, m.person_id
                                        ORDER BY m.valid_from DESC, m.uprn) = 1
@@ -178,14 +214,16 @@ def _members(con: duckdb.DuckDBPyConnection) -> None:
         SELECT as_of, person_id, dob FROM (
             SELECT a.as_of, p.person_id, TRY_CAST(i.dob AS DATE) AS dob, count(*) AS n
             FROM _asof a JOIN known_ids k ON k.known <= a.as_of
-            JOIN link_persons p USING (identity_id) JOIN link_identities i USING (identity_id)
+            JOIN _lp p ON p.as_of = a.as_of AND p.identity_id = k.identity_id
+            JOIN link_identities i ON i.identity_id = k.identity_id
             WHERE i.dob IS NOT NULL GROUP BY ALL
         ) QUALIFY row_number() OVER (PARTITION BY as_of, person_id ORDER BY n DESC, dob) = 1
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _records AS
         SELECT DISTINCT m.as_of, m.household_id, x.source, x.record
-        FROM _members m JOIN link_person_xref x ON x.person_id = m.person_id AND x.first_known <= m.as_of
+        FROM _members m JOIN _lp p USING (as_of, person_id)
+        JOIN link_mentions x ON x.identity_id = p.identity_id AND x.first_known <= m.as_of
     """)
 
 
@@ -279,7 +317,7 @@ def _composition(con: duckdb.DuckDBPyConnection) -> str:
         ),
         before AS (
             SELECT b.as_of, b.household_id, count(h.person_id) AS members_then FROM base b
-            LEFT JOIN link_household_members h ON h.uprn = b.uprn
+            LEFT JOIN _hm h ON h.as_of = b.as_of AND h.uprn = b.uprn
               AND h.valid_from <= b.as_of - INTERVAL 182 DAY AND coalesce(h.known_from,
                   h.valid_from) <= b.as_of
               AND (h.valid_to IS NULL OR h.valid_to > b.as_of - INTERVAL 182 DAY
@@ -289,7 +327,7 @@ def _composition(con: duckdb.DuckDBPyConnection) -> str:
         began AS (SELECT as_of, household_id, min(valid_from) AS valid_from FROM _members GROUP BY ALL),
         named AS (
             SELECT DISTINCT m.as_of, m.household_id, m.person_id FROM _members m
-            JOIN link_persons p ON p.person_id = m.person_id
+            JOIN _lp p ON p.as_of = m.as_of AND p.person_id = m.person_id
             JOIN link_mentions c ON c.identity_id = p.identity_id AND c.source = 'council_tax'
                 AND c.uprn = m.uprn
               AND c.first_seen <= m.as_of AND c.last_seen >= m.as_of - INTERVAL 62 DAY
@@ -616,7 +654,11 @@ def _labels(con: duckdb.DuckDBPyConnection, horizon_days: int) -> None:
         """
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _labels AS
-        WITH members AS (SELECT m.* FROM _members m SEMI JOIN _cohort USING (as_of, household_id)),
+        WITH members AS (
+            SELECT m.as_of, m.household_id, f.final_id AS person_id
+            FROM _members m SEMI JOIN _cohort USING (as_of, household_id)
+            JOIN _final f USING (as_of, person_id)
+        ),
         hit AS (
             SELECT DISTINCT m.as_of, m.household_id FROM members m JOIN ({cases}) c USING (person_id)
             WHERE c.approach_date > m.as_of AND c.approach_date <= m.as_of + INTERVAL {horizon_days} DAY
@@ -639,19 +681,24 @@ def _labels(con: duckdb.DuckDBPyConnection, horizon_days: int) -> None:
 
 
 def objecting_households(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
-    """SQL (household_id): every household, at any date, with a member or a reference under an
-    objection upheld by as_of."""
+    """SQL (as_of, household_id): every household at each date of the last `build`, with a member
+    or a reference under an objection upheld by as_of (a reference names today's household id, so
+    it is found among today's members)."""
     if not _has(con, "objections"):
-        return "SELECT NULL::VARCHAR AS household_id WHERE false"
+        return "SELECT NULL::DATE AS as_of, NULL::VARCHAR AS household_id WHERE false"
     day = f"DATE '{as_of.isoformat()}'"
     upheld = (
         f"SELECT * FROM ({versions('objections')}) WHERE known_from <= {day} QUALIFY row_number() OVER "
         "(PARTITION BY objection_ref ORDER BY known_from DESC, _delivered_on DESC, _file DESC, _row DESC) = 1"
     )
     return f"""
-        SELECT DISTINCT m.household_id FROM ({upheld}) o
-        JOIN link_person_xref x ON x.source = 'objections' AND x.record = CAST(o.objection_ref AS VARCHAR)
-        JOIN link_household_members m ON m.person_id = x.person_id
-        WHERE o.status = 'upheld'
-        UNION SELECT household_ref FROM ({upheld}) WHERE status = 'upheld' AND household_ref IS NOT NULL
+        WITH objecting AS (
+            SELECT x.person_id FROM ({upheld}) o
+            JOIN link_person_xref x ON x.source = 'objections' AND x.record = CAST(o.objection_ref AS VARCHAR)
+            WHERE o.status = 'upheld'
+            UNION SELECT m.person_id FROM ({upheld}) o JOIN link_household_members m
+              ON m.household_id = o.household_ref WHERE o.status = 'upheld'
+        )
+        SELECT DISTINCT h.as_of, h.household_id FROM _hm h JOIN _final f USING (as_of, person_id)
+        WHERE f.final_id IN (SELECT person_id FROM objecting)
     """

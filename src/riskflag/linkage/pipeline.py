@@ -38,8 +38,8 @@ from riskflag.config import CouncilConfig
 from riskflag.contracts.contract import load_contract
 from riskflag.errors import UserError
 from riskflag.ingest.warehouse import known, known_at_sql, open_warehouse, table_exists
+from riskflag.linkage import history, people
 from riskflag.linkage import mentions as men
-from riskflag.linkage import people
 from riskflag.linkage.addresses import match_addresses
 from riskflag.linkage.ids import stable_ids
 from riskflag.linkage.overrides import read_overrides
@@ -52,35 +52,58 @@ def _quiet(_: str) -> None:
     return None
 
 
-def _known(con: duckdb.DuckDBPyConnection, source: str, as_of: date) -> str | None:
-    if not table_exists(con, f"history_{source}"):
-        return None
-    return known_at_sql(load_contract(source), as_of)
-
-
 MENTION_COLUMNS = (
     "source, record, slot, identity_id, uprn, first_seen, last_seen, records, since, until, died, "
     "first_known, lived_first, lived_last, alone_first, alone_known"
 )
 
 
-def build_mentions(
-    con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, as_of: date, after: date | None = None
-) -> dict[str, int]:
-    """link_addresses, link_mentions and link_identities from every row delivered by as_of; with
-    `after`, only the rows delivered since then are read and merged into the last run's tables."""
-    llpg = _known(con, "llpg", as_of)
-    if llpg is None:
+def _gazetteer(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
+    """The gazetteer as delivered by as_of, or the first one delivered when as_of is earlier (a
+    replay of the history before go-live): reference data, taken as it stands."""
+    if not table_exists(con, "history_llpg"):
         raise UserError("the warehouse has no gazetteer (llpg): run `riskflag validate` first")
-    window = f"_delivered_on <= DATE '{as_of.isoformat()}'"
+    first = con.execute("SELECT min(_delivered_on) FROM history_llpg").fetchall()[0][0]
+    if first is None:
+        raise UserError("the warehouse's gazetteer (llpg) is empty: run `riskflag validate` first")
+    return known_at_sql(load_contract("llpg"), max(as_of, first))
+
+
+def visible(source: str, as_of: date, after: tuple[date, date] | None = None) -> str:
+    """SQL: the rows of a source the council knew by as_of (its known date; never later than
+    riskflag received them, so on a nightly run every row delivered by then). With `after` (the
+    last run's as-of date and the newest delivery it had), only the rows that run could not see:
+    known since it, or delivered since it."""
+    k = known(source)
+    window = f"{k} <= DATE '{as_of.isoformat()}'"
     if after is not None:
-        window += f" AND _delivered_on > DATE '{after.isoformat()}'"
-    rows = {s: f"SELECT * FROM history_{s} WHERE {window}" for s in men.SOURCES if _has(con, s)}
+        last, delivered = after
+        window += f" AND ({k} > DATE '{last.isoformat()}' OR _delivered_on > DATE '{delivered.isoformat()}')"
+    return window
+
+
+def build_mentions(
+    con: duckdb.DuckDBPyConnection,
+    cfg: CouncilConfig,
+    as_of: date,
+    after: tuple[date, date] | None = None,
+) -> dict[str, int]:
+    """link_addresses, link_mentions and link_identities from every row the council knew by
+    as_of; with `after` (see `visible`), only the rows the last run could not see are read and
+    merged into its tables. Reading by known date rather than delivery lets a replay link the
+    history delivered at go-live as the council knew it at each earlier date."""
+    llpg = _gazetteer(con, as_of)
+    rows = {
+        s: f"SELECT * FROM history_{s} WHERE {visible(s, as_of, after)}" for s in men.SOURCES if _has(con, s)
+    }
     parts = [men.raw_mentions_select(s, men.SOURCES[s], sql, known(s)) for s, sql in rows.items()]
     con.execute(f"CREATE OR REPLACE TEMP TABLE _raw AS {' UNION ALL '.join(parts)}")
     addresses = "SELECT address, postcode FROM _raw"
     if _has(con, "asb_incidents"):
-        addresses += f" UNION ALL SELECT address, postcode FROM history_asb_incidents WHERE {window}"
+        addresses += (
+            " UNION ALL SELECT address, postcode FROM history_asb_incidents "
+            f"WHERE {visible('asb_incidents', as_of, after)}"
+        )
     if after is None:
         match_addresses(con, addresses, llpg, "link_addresses", cfg.linkage.extra_localities)
     else:
@@ -285,29 +308,55 @@ def _fingerprint(con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, model: Path
     return h.hexdigest()
 
 
+def _delivered(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The newest delivery the warehouse holds: with the as-of date, what a run could see."""
+    return con.execute("SELECT max(delivered_on) FROM deliveries WHERE status = 'accepted'").fetchall()[0][0]
+
+
 def _mode(
-    con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, fingerprint: str, as_of: date, full: bool
-) -> tuple[str, date | None]:
-    """("incremental", the last run's as-of date) when the last run had the same fingerprint, on
-    an earlier or the same date, no delivery it could have used arrived after it, and the last
-    full relink is recent enough; ("full", None) otherwise."""
+    con: duckdb.DuckDBPyConnection,
+    cfg: CouncilConfig,
+    fingerprint: str,
+    as_of: date,
+    full: bool,
+    relink_days: int | None = None,
+) -> tuple[str, tuple[date, date] | None]:
+    """("incremental", (the last run's as-of date, the newest delivery it had)) when the last run
+    had the same fingerprint, on an earlier or the same date, no delivery it could have used
+    arrived after it, and the last full relink is recent enough (relink_days, by default the
+    configuration's); ("full", None) otherwise."""
     needed = ("link_runs", "link_identities", "link_pairs", "link_persons", "link_mentions", "link_features")
     if full or not all(table_exists(con, t) for t in needed):
         return "full", None
+    _add_run_columns(con)
     last = con.execute(
-        "SELECT fingerprint, as_of, finished_at FROM link_runs ORDER BY finished_at DESC LIMIT 1"
+        "SELECT fingerprint, as_of, finished_at, delivered_upto FROM link_runs "
+        "ORDER BY finished_at DESC LIMIT 1"
     ).fetchall()
     last_full = con.execute("SELECT max(as_of) FROM link_runs WHERE mode = 'full'").fetchall()[0][0]
-    if not last or last[0][0] != fingerprint or last[0][1] > as_of or last_full is None:
+    if not last or last[0][0] != fingerprint or last[0][1] > as_of or last_full is None or last[0][3] is None:
         return "full", None
-    if (as_of - last_full).days > cfg.linkage.full_relink_days:
+    if (as_of - last_full).days > (cfg.linkage.full_relink_days if relink_days is None else relink_days):
         return "full", None
     late = con.execute(
         "SELECT count(*) FROM deliveries d JOIN runs r USING (run_id) WHERE d.status = 'accepted' "
         "AND d.delivered_on <= ? AND r.finished_at > ?",
-        [last[0][1], last[0][2]],
+        [last[0][3], last[0][2]],
     ).fetchall()[0][0]
-    return ("full", None) if late else ("incremental", last[0][1])
+    return ("full", None) if late else ("incremental", (last[0][1], last[0][3]))
+
+
+RUN_COLUMNS = (
+    "run_id VARCHAR, as_of DATE, mode VARCHAR, model VARCHAR, fingerprint VARCHAR, new_identities BIGINT, "
+    "started_at TIMESTAMP, finished_at TIMESTAMP, delivered_upto DATE"
+)
+
+
+def _add_run_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """link_runs as this version writes it (warehouses linked by earlier versions lack
+    delivered_upto: their last run is taken as unknown, so the next is a full relink)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS link_runs ({RUN_COLUMNS})")
+    con.execute("ALTER TABLE link_runs ADD COLUMN IF NOT EXISTS delivered_upto DATE")
 
 
 def link_council(
@@ -317,13 +366,17 @@ def link_council(
     full: bool = False,
     now: Callable[[], datetime] = datetime.now,
     say: Say = _quiet,
+    relink_days: int | None = None,
+    outputs: bool = True,
 ) -> LinkSummary:
-    """Predict, cluster, assign stable person and household ids and residence histories.
+    """Predict, cluster, assign stable person and household ids and residence histories, and
+    record them in the linkage history (history.py).
 
     An incremental run scores only the pairs that involve an identity the last run did not
     have, and keeps the last run's scores for the rest; a full relink scores every pair. Both
     cluster every scored pair with the analyst's overrides, so they differ only where term
-    frequencies have moved since a pair was scored."""
+    frequencies have moved since a pair was scored. relink_days overrides the configuration's
+    full_relink_days; without outputs, no run folder is written (a replay writes its own)."""
     model = model or latest_model(cfg)
     if not model.is_file():
         raise UserError(f"{model}: no such model file")
@@ -334,7 +387,8 @@ def link_council(
     with open_warehouse(cfg.warehouse) as con, _transaction(con):
         started = now()
         fingerprint = _fingerprint(con, cfg, model)
-        mode, after = _mode(con, cfg, fingerprint, as_of, full)
+        mode, after = _mode(con, cfg, fingerprint, as_of, full, relink_days)
+        delivered = _delivered(con)
         say("collecting the people every source names" + (f" (new since {after})" if after else ""))
         counts = build_mentions(con, cfg, as_of, after)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _features AS {FEATURES}")
@@ -385,20 +439,71 @@ def link_council(
         """)
         build_residence(con)
         households = build_households(con, run_id)
+        history.record(con, as_of)
         summary = _summary(con, run_id, as_of, model, counts, scored.comparisons, ids, households)
         summary.mode, summary.new_identities, summary.overrides = mode, new_identities, len(overrides)
+        _add_run_columns(con)
         con.execute(
-            "CREATE TABLE IF NOT EXISTS link_runs (run_id VARCHAR, as_of DATE, mode VARCHAR, model VARCHAR, "
-            "fingerprint VARCHAR, new_identities BIGINT, started_at TIMESTAMP, finished_at TIMESTAMP)"
+            "INSERT INTO link_runs BY NAME SELECT ? AS run_id, ? AS as_of, ? AS mode, ? AS model, "
+            "? AS fingerprint, ? AS new_identities, ? AS started_at, ? AS finished_at, ? AS delivered_upto",
+            [run_id, as_of, mode, str(model), fingerprint, new_identities, started, now(), delivered],
         )
-        con.execute(
-            "INSERT INTO link_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, as_of, mode, str(model), fingerprint, new_identities, started, now()],
-        )
-        folder = cfg.output_folder / run_id
-        scope = "link_pairs" if mode == "full" else "_scored"
-        summary.outputs = _write_outputs(con, folder, summary, lk.review_band, lk.cluster_at, scope)
+        if outputs:
+            folder = cfg.output_folder / run_id
+            scope = "link_pairs" if mode == "full" else "_scored"
+            summary.outputs = _write_outputs(con, folder, summary, lk.review_band, lk.cluster_at, scope)
+        else:
+            summary.for_review = 0
     return summary
+
+
+def replay_council(
+    cfg: CouncilConfig,
+    dates: list[date],
+    model: Path | None = None,
+    now: Callable[[], datetime] = datetime.now,
+    progress: Callable[[date], None] = lambda _: None,
+) -> dict[str, object]:
+    """Link at each date in order as the council knew it then, the first a full relink and each
+    later one incremental from the one before, as nightly runs would have: the linkage history
+    then holds the linkage as it stood at each date (history.py). The last date should be the
+    latest delivery's, so the warehouse is left linked as a nightly run leaves it. Writes one run
+    folder with a manifest and each date's counts."""
+    if not dates:
+        raise UserError("nothing to replay: no dates")
+    model = model or latest_model(cfg)
+    started = now()
+    runs = []
+    for i, day in enumerate(sorted(set(dates))):
+        progress(day)
+        s = link_council(cfg, day, model=model, full=i == 0, now=now, relink_days=10**6, outputs=False)
+        runs.append(
+            {
+                "as_of": day.isoformat(),
+                "mode": s.mode,
+                "identities": s.identities,
+                "persons": s.persons,
+                "households_now": s.households_now,
+                "new_identities": s.new_identities,
+            }
+        )
+    run_id = f"{max(dates).isoformat()}-replay-{started:%Y%m%dT%H%M%S%f}"
+    doc = {
+        "run_id": run_id,
+        "stage": "link replay",
+        "model": str(model),
+        "started_at": started.isoformat(),
+        "finished_at": now().isoformat(),
+        "runs": runs,
+        "outputs": ["manifest.json"],
+        "tables": ["link_history_persons", "link_history_members"],
+    }
+    folder = cfg.output_folder / run_id
+    tmp = folder.with_name(folder.name + ".partial")
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "manifest.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    os.replace(tmp, folder)
+    return doc
 
 
 def _score_all(con: duckdb.DuckDBPyConnection, model: Path, keep_above: float) -> people.Scored:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from riskflag.features import build as fb
 from riskflag.ingest.warehouse import table_exists
 
 MIN_POSITIVES = 30
@@ -48,8 +49,11 @@ def household_type(frame: pd.DataFrame) -> pd.Series:
 
 def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
     """(as_of, household_id) -> age band of the eldest member with a date of birth, and the sex,
-    ethnicity and disability the council recorded for a member ('unknown' where none is)."""
+    ethnicity and disability the council recorded for a member ('unknown' where none is). The
+    members are those of the household as the features saw it (the linkage as it stood at the
+    date); what each member's records say is read from today's linkage, as labels are."""
     con.register("_keys", keys[["as_of", "household_id"]])
+    fb.linkage_at(con, sorted({pd.Timestamp(d).date() for d in keys["as_of"]}))
     parts = []
     for source, cols in (
         ("homelessness_cases", ("sex", "ethnicity", "disability")),
@@ -97,9 +101,10 @@ def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
         ),
         m AS (
             SELECT k.as_of, k.household_id, p.*, date_diff('year', d.dob, k.as_of) AS age
-            FROM _keys k JOIN link_household_members h ON h.household_id = k.household_id
+            FROM _keys k JOIN _hm h ON h.as_of = CAST(k.as_of AS DATE) AND h.household_id = k.household_id
               AND h.valid_from <= k.as_of AND (h.valid_to IS NULL OR h.valid_to > k.as_of)
-            LEFT JOIN person p USING (person_id) LEFT JOIN dob d ON d.person_id = h.person_id
+            JOIN _final f ON f.as_of = h.as_of AND f.person_id = h.person_id
+            LEFT JOIN person p ON p.person_id = f.final_id LEFT JOIN dob d ON d.person_id = f.final_id
         )
         SELECT as_of, household_id, coalesce(CASE {bands} END, 'unknown') AS age_band,
                coalesce(sex, 'unknown') AS sex, coalesce(ethnicity, 'unknown') AS ethnicity,

@@ -62,17 +62,36 @@ def first_as_of(con: Any) -> date:
     return add_months(first, 12)
 
 
-def labelled_frame(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> tuple[pd.DataFrame, Periods]:
+def training_dates(cfg: CouncilConfig, as_of: date) -> list[date]:
+    """The month ends `riskflag train` at as_of will build features at (what a replay links at)."""
+    with open_warehouse(cfg.warehouse) as con:
+        first = first_as_of(con)
+    m = cfg.model
+    return plan_periods(as_of, cfg.horizon_days, first, max_dates=m.max_as_of_dates).all()
+
+
+def labelled_frame(
+    cfg: CouncilConfig, as_of: date, say: Say = _quiet
+) -> tuple[pd.DataFrame, Periods, set[date]]:
     """Features and labels at every as-of date the periods need, with each row's period and
     training weight: censored rows are left out, and so are households with an upheld objection
     today (at every date: an objection takes effect in training too). Training keeps every
     approach and a reproducible share of the other household-dates, weighted up so that the data
-    still says how common approaches are; a large council's history does not fit in memory whole."""
+    still says how common approaches are; a large council's history does not fit in memory whole.
+    Also the dates whose households come from the linkage as it stood then: at any other date they
+    come from today's linkage, which knows later records (`riskflag link replay` fills them in)."""
     m = cfg.model
     with open_warehouse(cfg.warehouse, memory_limit="4GB") as con:
         periods = plan_periods(as_of, cfg.horizon_days, first_as_of(con), max_dates=m.max_as_of_dates)
         say(f"features and labels at {len(periods.all())} month ends")
         fb.build(con, periods.all(), cfg.horizon_days, out="_train")
+        linked = {r[0] for r in con.execute("SELECT as_of FROM _linked_at WHERE point_in_time").fetchall()}
+        if len(linked) < len(periods.all()):
+            say(
+                f"warning: {len(periods.all()) - len(linked)} of {len(periods.all())} month ends are before "
+                "the linkage history begins, so their households come from today's linkage, which knows "
+                "later records; run `riskflag link replay` to link the history as it stood"
+            )
         objecting = fb.objecting_households(con, as_of)
         period = " ".join(f"WHEN DATE '{d}' THEN '{periods.of(d)}'" for d in periods.all())
         sampled = (
@@ -83,12 +102,13 @@ def labelled_frame(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> tuple[
         frame = con.execute(f"""
             SELECT as_of, household_id, ward, {cols}, label, period, {weight} AS weight
             FROM (SELECT *, CASE as_of {period} END AS period FROM _train)
-            WHERE NOT censored AND household_id NOT IN (SELECT household_id FROM ({objecting}))
+            ANTI JOIN ({objecting}) o USING (as_of, household_id)
+            WHERE NOT censored
               AND (period <> 'train' OR label = 1 OR {sampled} < {m.negative_fraction})
             ORDER BY as_of, household_id
         """).df()
         con.execute("DROP TABLE _train")
-    return frame, periods
+    return frame, periods, linked
 
 
 def rules_score(frame: pd.DataFrame) -> np.ndarray:
@@ -144,7 +164,7 @@ def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    frame, periods = labelled_frame(cfg, as_of, say)
+    frame, periods, linked = labelled_frame(cfg, as_of, say)
     features = list(fb.FEATURES)
     part = {p: frame[frame["period"] == p] for p in ("train", "validation", "calibration", "evaluation")}
     if periods.validation == periods.calibration:
@@ -156,7 +176,12 @@ def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
                 "to train or judge a model; is the history long enough for the horizon?"
             )
     counts = {
-        n: {"rows": len(r), "positives": int(r["label"].sum()), "as_of_dates": r["as_of"].nunique()}
+        n: {
+            "rows": len(r),
+            "positives": int(r["label"].sum()),
+            "as_of_dates": r["as_of"].nunique(),
+            "linked_point_in_time": int(sum(d in linked for d in set(r["as_of"].dt.date))),
+        }
         for n, r in part.items()
     }
     m = cfg.model
