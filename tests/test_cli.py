@@ -157,3 +157,12 @@ def test_link_review_says_where_and_refuses_a_bad_decision(tmp_path: Path) -> No
         r.stdout.split()
     )
     assert "J. Doe" in (tmp_path / "runs" / "linkage" / "overrides.csv").read_text()
+
+
+def test_link_replay_before_validation_is_one_clear_line(tmp_path: Path) -> None:
+    from tests.conftest import council_config
+
+    cfg = council_config(tmp_path / "extracts", tmp_path)
+    r = run("link", "replay", "--config", str(cfg), "--as-of", "2026-10-31")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "run `riskflag validate` first" in " ".join(r.stderr.split())

@@ -517,6 +517,13 @@ def _train(cfg, as_of: date):
         cfg,
         f"Evaluation period {', '.join(map(str, run.trained.periods.evaluation))}",
     )
+    linked = sum(c["linked_point_in_time"] for c in run.trained.counts.values())
+    dates = sum(c["as_of_dates"] for c in run.trained.counts.values())
+    if linked < dates:
+        out.print(
+            f"[yellow]Households at {dates - linked} of {dates} month ends came from today's linkage, "
+            "which knows later records: run `riskflag link replay` to train on the linkage as it stood.[/]"
+        )
     out.print(
         f"Registered [bold]{cfg.registered_name}[/] version {run.logged.version} as the challenger "
         f"(MLflow run {run.logged.run_id}); report: [bold]{run.report}[/]"

@@ -229,3 +229,24 @@ def test_training_never_reads_the_truth(council_2k: Path, tmp_path: Path) -> Non
             ((tmp_path / f"model_{name}" / "booster.txt").read_text(), t.evaluation["model"]["auc"]["value"])
         )
     assert outputs[0] == outputs[1]
+
+
+def test_link_replay_links_each_training_date_and_leaves_the_warehouse_linked(trained) -> None:
+    from riskflag import cli
+    from riskflag.ingest.warehouse import open_warehouse
+    from riskflag.modeling.train import training_dates
+
+    cfg, _, _ = trained
+    doc = cli._link_replay(cfg, AS_OF)
+    dates = [r["as_of"] for r in doc["runs"]]
+    assert dates == [d.isoformat() for d in training_dates(cfg, AS_OF)] + [AS_OF.isoformat()]
+    assert [r["mode"] for r in doc["runs"]] == ["full"] + ["incremental"] * (len(dates) - 1)
+    assert (cfg.output_folder / doc["run_id"] / "manifest.json").is_file()
+    with open_warehouse(cfg.warehouse) as con:
+        recorded = [
+            r[0].isoformat() for r in con.execute("SELECT as_of FROM link_history_runs ORDER BY 1").fetchall()
+        ]
+        last = con.execute("SELECT as_of FROM link_runs ORDER BY finished_at DESC LIMIT 1").fetchall()[0][0]
+    assert recorded[-len(dates) :] == dates and last == AS_OF
+    # people appear over the years as records name them
+    assert doc["runs"][0]["persons"] < doc["runs"][-1]["persons"]

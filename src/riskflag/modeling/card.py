@@ -48,6 +48,14 @@ def render(
     too_small = fairness[(~fairness["judged"]) & (fairness["group"] != "unknown")]
     cover = ", ".join(f"{k} {v:.0%}" for k, v in coverage.items())
     top = ", ".join(trained.importance["feature"].head(8))
+    linked = sum(c.get("linked_point_in_time", 0) for c in trained.counts.values())
+    dates = sum(c.get("as_of_dates", 0) for c in trained.counts.values())
+    linkage = (
+        "the linkage as it stood at each date (no later record regroups a household)"
+        if linked == dates
+        else f"the linkage as it stood at {linked} of the {dates} dates; at the others, today's "
+        "linkage, which knows later records (the history had not been replayed)"
+    )
     return f"""# Model card: {cfg.registered_name} (version {version})
 
 **Intended use.** Rank the households of {cfg.council.name} by their risk of a homelessness
@@ -61,7 +69,7 @@ homelessness prevention; households outside the council-tax base.
 
 **Data.** The council's own records as known at each as-of date (council tax, rent, benefits,
 homelessness cases, children's and adult services, anti-social behaviour, schools, deaths),
-linked to households by riskflag's linkage. As-of dates: training
+linked to households by {linkage}. As-of dates: training
 {p.train[0]} to {p.train[-1]} ({len(p.train)} month ends), validation {", ".join(map(str, p.validation))},
 calibration {", ".join(map(str, p.calibration))}, evaluation {", ".join(map(str, p.evaluation))}; each
 period's outcomes end before the next period begins. Equality fields (sex, ethnicity,

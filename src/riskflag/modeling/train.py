@@ -21,7 +21,7 @@ from riskflag.config import CouncilConfig
 from riskflag.errors import UserError
 from riskflag.features import build as fb
 from riskflag.features.dates import Periods, add_months, plan_periods
-from riskflag.ingest.warehouse import open_warehouse
+from riskflag.ingest.warehouse import open_warehouse, table_exists
 from riskflag.modeling import metrics as mt
 from riskflag.modeling.evaluate import evaluate
 from riskflag.modeling.model import Calibration, RiskModel, sigmoid
@@ -56,7 +56,11 @@ class Trained:
 
 def first_as_of(con: Any) -> date:
     """The first month end with a year of council-tax history before it."""
-    first = con.execute("SELECT min(balance_date) FROM history_council_tax").fetchall()[0][0]
+    first = (
+        con.execute("SELECT min(balance_date) FROM history_council_tax").fetchall()[0][0]
+        if table_exists(con, "history_council_tax")
+        else None
+    )
     if first is None:
         raise UserError("the warehouse has no council-tax history: run `riskflag validate` first")
     return add_months(first, 12)
