@@ -14,13 +14,15 @@ import pytest
 
 SEED_SMALL = 7
 # A 2k council's evaluation period holds about a hundred approaches: its observed/expected and
-# calibration slope are too noisy for a real council's promotion bounds (0.85-1.15, 0.8-1.2), and
-# its capacity selects a handful of households a date, so a group's recall at capacity rests on
-# a few of them (one model was refused for men's recall at 15 times women's, interval 2 to 56).
-# Tests that need a promotion use these; the gates themselves are tested with strict bounds.
+# calibration slope are too noisy for a real council's promotion bounds (0.85-1.15, 0.8-1.2)
+# (its calibrator is fitted on two months holding about 70: slopes of 0.08 and 0.2 have been
+# seen on the evaluation period), and its capacity selects a handful of households a date, so a
+# group's recall at capacity rests on a few of them (one model was refused for men's recall at
+# 15 times women's, interval 2 to 56). Tests that need a promotion use these; the gates
+# themselves are tested with strict bounds.
 SMALL_COUNCIL_GATES = {
     "observed_over_expected": (0.5, 2.0),
-    "calibration_slope": (0.5, 2.0),
+    "calibration_slope": (0.05, 20.0),
     "fairness_recall_ratio": (0.0, 1000.0),
 }
 SEED_LARGE = 2024  # not a seed used while tuning the world's rates (those were 1, 3, 5 and 11)

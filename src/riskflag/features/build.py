@@ -187,8 +187,8 @@ def linkage_at(con: duckdb.DuckDBPyConnection, as_of: Sequence[date]) -> None:
 def _members(con: duckdb.DuckDBPyConnection) -> None:
     """_members (as_of, household_id, person_id, uprn): who lived where at each date as the
     council could know it then: a stay it had no record of yet is left out, and a stay whose end
-    it learnt of only later is still counted; _person_dob: dates of birth on the records known by
-    each date.
+    it learnt of only later is still counted; _members_final: each member's people in today's
+    linkage (see `linkage_at`); _person_dob: dates of birth on the records known by each date.
 
     The people known to live at one property at a date are one household, under the id of the
     household its latest arrival joined: someone whose leaving the council learnt of only later
@@ -218,6 +218,12 @@ def _members(con: duckdb.DuckDBPyConnection) -> None:
             JOIN link_identities i ON i.identity_id = k.identity_id
             WHERE i.dob IS NOT NULL GROUP BY ALL
         ) QUALIFY row_number() OVER (PARTITION BY as_of, person_id ORDER BY n DESC, dob) = 1
+    """)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _members_final AS
+        SELECT DISTINCT m.as_of, m.person_id, p.person_id AS final_id
+        FROM (SELECT DISTINCT as_of, person_id FROM _members) m JOIN _lp l USING (as_of, person_id)
+        JOIN link_persons p ON p.identity_id = l.identity_id
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _records AS
@@ -657,7 +663,7 @@ def _labels(con: duckdb.DuckDBPyConnection, horizon_days: int) -> None:
         WITH members AS (
             SELECT m.as_of, m.household_id, f.final_id AS person_id
             FROM _members m SEMI JOIN _cohort USING (as_of, household_id)
-            JOIN _final f USING (as_of, person_id)
+            JOIN _members_final f USING (as_of, person_id)
         ),
         hit AS (
             SELECT DISTINCT m.as_of, m.household_id FROM members m JOIN ({cases}) c USING (person_id)
@@ -681,9 +687,9 @@ def _labels(con: duckdb.DuckDBPyConnection, horizon_days: int) -> None:
 
 
 def objecting_households(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
-    """SQL (as_of, household_id): every household at each date of the last `build`, with a member
-    or a reference under an objection upheld by as_of (a reference names today's household id, so
-    it is found among today's members)."""
+    """SQL (as_of, household_id): every household at each date of the last `build` (its
+    _members), with a member or a reference under an objection upheld by as_of (a reference names
+    today's household id, so it is found among today's members)."""
     if not _has(con, "objections"):
         return "SELECT NULL::DATE AS as_of, NULL::VARCHAR AS household_id WHERE false"
     day = f"DATE '{as_of.isoformat()}'"
@@ -699,6 +705,6 @@ def objecting_households(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
             UNION SELECT m.person_id FROM ({upheld}) o JOIN link_household_members m
               ON m.household_id = o.household_ref WHERE o.status = 'upheld'
         )
-        SELECT DISTINCT h.as_of, h.household_id FROM _hm h JOIN _final f USING (as_of, person_id)
+        SELECT DISTINCT m.as_of, m.household_id FROM _members m JOIN _members_final f USING (as_of, person_id)
         WHERE f.final_id IN (SELECT person_id FROM objecting)
     """

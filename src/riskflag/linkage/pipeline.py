@@ -79,6 +79,9 @@ def visible(source: str, as_of: date, after: tuple[date, date] | None = None) ->
     if after is not None:
         last, delivered = after
         window += f" AND ({k} > DATE '{last.isoformat()}' OR _delivered_on > DATE '{delivered.isoformat()}')"
+        # implied by the line above (a row is never known after it was delivered), but on the
+        # column alone, so that DuckDB skips the row groups of earlier deliveries unread
+        window += f" AND _delivered_on > DATE '{min(last, delivered).isoformat()}'"
     return window
 
 
@@ -389,7 +392,7 @@ def link_council(
         fingerprint = _fingerprint(con, cfg, model)
         mode, after = _mode(con, cfg, fingerprint, as_of, full, relink_days)
         delivered = _delivered(con)
-        say("collecting the people every source names" + (f" (new since {after})" if after else ""))
+        say("collecting the people every source names" + (f" (new since {after[0]})" if after else ""))
         counts = build_mentions(con, cfg, as_of, after)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _features AS {FEATURES}")
         if mode == "full":

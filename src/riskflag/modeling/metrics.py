@@ -70,7 +70,14 @@ def calibration_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None)
     x = np.log(np.clip(p, EPS, 1 - EPS) / (1 - np.clip(p, EPS, 1 - EPS)))
     beta = np.array([0.0, 1.0])
     design = np.c_[np.ones_like(x), x]
-    for _ in range(50):
+
+    def loglik(b: np.ndarray) -> float:
+        eta = design @ b
+        return float(np.sum(w * (y * eta - np.logaddexp(0, eta))))
+
+    # Newton's method, each step halved until the likelihood does not fall: a full step from a
+    # poor start (a calibrator that maps many households to one value) can otherwise run away
+    for _ in range(100):
         eta = design @ beta
         mu = 1 / (1 + np.exp(-np.clip(eta, -30, 30)))
         grad = design.T @ (w * (y - mu))
@@ -79,8 +86,11 @@ def calibration_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None)
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
             break
-        beta += step
-        if np.abs(step).max() < 1e-8:
+        now, t = loglik(beta), 1.0
+        while t > 1e-8 and loglik(beta + t * step) < now:
+            t /= 2
+        beta = beta + t * step
+        if np.abs(t * step).max() < 1e-8:
             break
     return float(beta[1])
 
