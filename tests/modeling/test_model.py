@@ -72,6 +72,24 @@ def test_metrics_are_right_on_known_cases() -> None:
     assert calibration_slope(outcome, np.clip(p * 2, 0, 0.99)) < 0.9  # too extreme: slope below 1
 
 
+def test_calibration_slope_holds_where_full_newton_steps_run_away() -> None:
+    """An overfitted calibrator: probabilities spread ten times too far, and a third of the
+    households put at exactly 0. Full Newton steps from slope 1 ran away (to 1e11); the answer is
+    the maximum-likelihood slope, checked against scikit-learn's unpenalised fit."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0.005, 0.04, 3000)
+    y = (rng.uniform(size=true.size) < true).astype(float)
+    z = np.log(true / (1 - true))
+    p = 1 / (1 + np.exp(-((z - z.mean()) * 10 + np.log(0.02 / 0.98))))
+    p[rng.uniform(size=p.size) < 0.3] = 0.0
+    x = np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6)))
+    reference = LogisticRegression(C=np.inf, max_iter=100_000, tol=1e-12).fit(x[:, None], y).coef_[0][0]
+    assert abs(calibration_slope(y, p) - reference) < 1e-4
+    assert calibration_slope(y, p) < 0.1  # far too extreme
+
+
 def test_training_logs_registers_and_evaluates(trained) -> None:
     cfg, run, _ = trained
     mlflow = registry.client(cfg)
