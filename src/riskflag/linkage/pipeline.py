@@ -21,6 +21,7 @@ protected as the extracts; the diagnostics hold counts only.
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import json
 import os
@@ -480,6 +481,7 @@ def replay_council(
     for i, day in enumerate(sorted(set(dates))):
         progress(day)
         s = link_council(cfg, day, model=model, full=i == 0, now=now, relink_days=10**6, outputs=False)
+        gc.collect()  # each run's frames are garbage by now: free them before the next
         runs.append(
             {
                 "as_of": day.isoformat(),
