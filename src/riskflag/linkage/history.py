@@ -78,12 +78,3 @@ def linked_at_sql(con: duckdb.DuckDBPyConnection, dates: str) -> str:
           ON r.as_of <= d.as_of AND r.as_of >= d.as_of - INTERVAL {STALE_DAYS} DAY
         GROUP BY d.as_of
     """
-
-
-def month_ends_between(first: date, last: date) -> list[date]:
-    """Month ends from first's month to the one before last's, then last itself: the dates a
-    replay links at."""
-    from riskflag.features.dates import month_ends
-
-    days = [d for d in month_ends(first, last) if d < last]
-    return [*days, last]
