@@ -207,6 +207,19 @@ def test_records_without_a_date_of_birth_do_not_chain_people() -> None:
     assert plain["cluster_id"].nunique() == 1  # with dates everywhere, the edges chain all five
 
 
+def _council_tax_mentions(con: duckdb.DuckDBPyConnection, nicknames: str, uprn: str) -> str:
+    """SQL: the mentions of the council-tax rows in table ct, with these nicknames and one UPRN
+    in the gazetteer."""
+    raw = men.raw_mentions_select("council_tax", men.SOURCES["council_tax"], "SELECT * FROM ct")
+    con.execute(f"CREATE TABLE raw AS {raw}")
+    con.execute(
+        "CREATE TABLE nick AS SELECT CAST(nickname AS VARCHAR) AS nickname, "
+        f"CAST(usual AS VARCHAR) AS usual FROM ({nicknames})"
+    )
+    con.execute("CREATE TABLE addr (address VARCHAR, postcode VARCHAR, uprn VARCHAR)")
+    return men.mentions_select("raw", "nick", "addr", f"SELECT '{uprn}' AS uprn")
+
+
 def test_joint_names_are_split_and_the_dob_is_the_first_persons() -> None:
     con = duckdb.connect()
     con.execute(
@@ -215,11 +228,7 @@ def test_joint_names_are_split_and_the_dob_is_the_first_persons() -> None:
         "t(account_ref, liable_name_1, liable_dob_1, liable_name_2, uprn, balance_date, account_start, "
         "account_end, _delivered_on, single_person_discount)"
     )
-    raw = men.raw_mentions_select("council_tax", men.SOURCES["council_tax"], "SELECT * FROM ct")
-    con.execute(f"CREATE TABLE raw AS {raw}")
-    con.execute("CREATE TABLE nick AS SELECT 'ASH' AS nickname, 'ASHLEY' AS usual")
-    con.execute("CREATE TABLE addr (address VARCHAR, postcode VARCHAR, uprn VARCHAR)")
-    sql = men.mentions_select("raw", "nick", "addr", "SELECT '100000000001' AS uprn")
+    sql = _council_tax_mentions(con, "SELECT 'ASH' AS nickname, 'ASHLEY' AS usual", "100000000001")
     got = con.execute(
         f"SELECT record, slot, forename, surname, dob, uprn, since FROM ({sql}) ORDER BY slot"
     ).fetchall()
@@ -247,11 +256,7 @@ def test_a_single_person_discount_says_the_others_named_do_not_live_there() -> N
         "ALTER TABLE ct ADD COLUMN account_start DATE; ALTER TABLE ct ADD COLUMN account_end DATE; "
         "ALTER TABLE ct ADD COLUMN _delivered_on DATE DEFAULT DATE '2025-12-01'"
     )
-    raw = men.raw_mentions_select("council_tax", men.SOURCES["council_tax"], "SELECT * FROM ct")
-    con.execute(f"CREATE TABLE raw AS {raw}")
-    con.execute("CREATE TABLE nick (nickname VARCHAR, usual VARCHAR)")
-    con.execute("CREATE TABLE addr (address VARCHAR, postcode VARCHAR, uprn VARCHAR)")
-    sql = men.mentions_select("raw", "nick", "addr", "SELECT '1' AS uprn")
+    sql = _council_tax_mentions(con, "SELECT NULL AS nickname, NULL AS usual WHERE false", "1")
     got = con.execute(
         f"SELECT record, slot, forename, first_seen, last_seen, lived_first, lived_last, alone_first "
         f"FROM ({sql}) ORDER BY record, slot"

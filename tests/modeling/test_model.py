@@ -190,31 +190,18 @@ def run_dates(cfg) -> set[date]:
 
 def test_promotion_is_gated_and_recorded(trained) -> None:
     cfg, run, _ = trained
-    strict = cfg.model_copy(
-        update={
-            "model": cfg.model.model_copy(
-                update={
-                    "gates": cfg.model.gates.model_copy(update={"observed_over_expected": (0.999, 1.001)})
-                }
-            )
-        }
-    )
-    refused = registry.promote(strict, run.logged.version, AS_OF)
+
+    def gated(**bounds: tuple[float, float]):
+        gates = cfg.model.gates.model_copy(update=bounds)
+        return cfg.model_copy(update={"model": cfg.model.model_copy(update={"gates": gates})})
+
+    refused = registry.promote(gated(observed_over_expected=(0.999, 1.001)), run.logged.version, AS_OF)
     assert not refused.promoted and "observed/expected" in refused.reasons[0]
     client = registry.client(cfg).MlflowClient()
     tags = client.get_model_version(cfg.registered_name, run.logged.version).tags
     assert tags["promotion_decision"] == "refused" and "observed/expected" in tags["promotion_reasons"]
     # no group's recall ratio can lie in these bounds: every group large enough to judge is refused
-    unfair = cfg.model_copy(
-        update={
-            "model": cfg.model.model_copy(
-                update={
-                    "gates": cfg.model.gates.model_copy(update={"fairness_recall_ratio": (1000.0, 2000.0)})
-                }
-            )
-        }
-    )
-    judged = registry.promote(unfair, run.logged.version, AS_OF)
+    judged = registry.promote(gated(fairness_recall_ratio=(1000.0, 2000.0)), run.logged.version, AS_OF)
     assert not judged.promoted and any(r.startswith("recall at capacity for ") for r in judged.reasons)
     done = registry.promote(cfg, run.logged.version, AS_OF)
     assert done.promoted, done.reasons
