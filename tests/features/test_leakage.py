@@ -1,25 +1,30 @@
 """No feature at an as-of date depends on what the council learnt later.
 
 The 2k council's warehouse is linked, and its history replayed so that the linkage as it stood
-at t is on record; it is then copied and every row the council knew after t (and so every later
-version of a record) is deleted from the copy, which is linked again with the same model, and
-features are built at t from both. For every household whose linkage is the same in both (the
-same property and the same people, each made of the same identities among those the earlier
-data holds), the features must be identical; households whose linkage changed because later
-records were missing are counted, and must be few. Built instead from today's linkage of the
-whole history (no replay), many more households differ: that is what the replay is for.
+at t is on record. Then the raw deliveries are cut: from each source's history extract every
+row the council knew after t is removed (every later version of a record with it), the file is
+dated t as if riskflag had gone live then, and the later deliveries, all made after t, are left
+out. That council is validated, linked with the same person model and featured at t from
+scratch. For every household whose linkage is the same in both (the same property and the same
+people, each made of the same identities among those the earlier data holds), the features must
+be identical; households whose linkage changed because later records were missing are counted,
+and must be few. Built instead from today's linkage of the whole history (no replay), many more
+households differ: that is what the replay is for.
 """
 
 from __future__ import annotations
 
 import shutil
 from datetime import date
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
-from riskflag.config import SOURCE_NAMES
 from riskflag.features import build as fb
+from riskflag.ingest.deliveries import delivery_date
+from riskflag.ingest.pipeline import validate_council
 from riskflag.ingest.warehouse import open_warehouse
 from riskflag.linkage.pipeline import latest_model, link_council, replay_council, train_council
 
@@ -47,8 +52,42 @@ def _features_and_keys(cfg) -> pd.DataFrame:
     return feats.merge(keys[["household_id", "key"]], on="household_id"), linked == [(True,)]
 
 
+def _cut_extracts(source_folder: Path, warehouse: Path, t: date, out: Path) -> dict[str, int]:
+    """The deliveries as they would have been at t: rows known after t removed by what the
+    warehouse says each raw row is (an exact duplicate goes with the row it repeats; a row
+    the warehouse quarantined stays, to be quarantined again). Returns rows removed per source."""
+    removed = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for folder in sorted(p for p in source_folder.iterdir() if p.is_dir()):
+            source = folder.name
+            (out / source).mkdir(parents=True)
+            files = sorted(folder.glob("*.csv"))
+            if source in REFERENCE:
+                shutil.copy(files[0], out / source / f"{source}_{t}.csv")
+                continue
+            history = [f for f in files if "_history_to_" in f.name]
+            assert len(history) == 1, (source, files)
+            for later in files:
+                assert later == history[0] or delivery_date(later, r"(\d{4}-\d{2}-\d{2})") > t, later
+            if source == "contacts":
+                shutil.copy(history[0], out / source / f"{source}_history_to_{t}.csv")
+                continue
+            keep = dict(
+                con.execute(
+                    f"SELECT _row, {fb.known(source)} <= DATE '{t}' FROM history_{source} WHERE _file = ?",
+                    [f"{source}/{history[0].name}"],
+                ).fetchall()
+            )
+            header, *lines = history[0].read_bytes().splitlines(keepends=True)
+            by_text = {lines[r - 1]: k for r, k in keep.items()}
+            kept = [line for i, line in enumerate(lines, 1) if keep.get(i, by_text.get(line, True))]
+            (out / source / f"{source}_history_to_{t}.csv").write_bytes(header + b"".join(kept))
+            removed[source] = len(lines) - len(kept)
+    return removed
+
+
 @pytest.fixture(scope="module")
-def compared(validated_2k, tmp_path_factory: pytest.TempPathFactory):
+def compared(validated_2k, council_2k: Path, tmp_path_factory: pytest.TempPathFactory):
     cfg, _, _ = validated_2k
     tmp_path = tmp_path_factory.mktemp("leakage")
     train_council(cfg, AS_OF)
@@ -62,25 +101,18 @@ def compared(validated_2k, tmp_path_factory: pytest.TempPathFactory):
         con.execute(
             "DROP TABLE link_history_runs; DROP TABLE link_history_persons; DROP TABLE link_history_members"
         )
-    early = cfg.model_copy(update={"output_folder": tmp_path / "runs"})
-    (tmp_path / "runs").mkdir()
-    shutil.copy(cfg.warehouse, early.warehouse)
-    with open_warehouse(early.warehouse) as con:
-        for source in SOURCE_NAMES:
-            if (
-                source not in REFERENCE
-                and con.execute(
-                    "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                    [f"history_{source}"],
-                ).fetchall()[0][0]
-            ):
-                con.execute(f"DELETE FROM history_{source} WHERE {fb.known(source)} > DATE '{T}'")
-        for table in ("link_runs", "link_persons", "link_features", "link_pairs"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-    # linked as riskflag would on the last day, with only what the council knew by t left in it
-    link_council(early, AS_OF, model=latest_model(cfg), full=True)
+    removed = _cut_extracts(council_2k / "extracts", cfg.warehouse, T, tmp_path / "extracts")
+    assert all(removed[s] > 0 for s in ("council_tax", "benefits", "homelessness_cases")), removed
+    early = cfg.model_copy(update={"output_folder": tmp_path / "runs", "data_folder": tmp_path / "extracts"})
+    run, _ = validate_council(early, T)
+    assert run.status == "ok", run.excluded
+    # linked as riskflag would have linked at t, with only what the council knew by then
+    link_council(early, T, model=latest_model(cfg), full=True)
     with open_warehouse(early.warehouse) as con:
         known = con.execute("SELECT identity_id FROM link_identities").df()
+        for source in removed:
+            late = f"SELECT count(*) FROM history_{source} WHERE {fb.known(source)} > DATE '{T}'"
+            assert con.execute(late).fetchall() == [(0,)], f"{source}: rows known after t were ingested"
     for c in (cfg, early, today):
         with open_warehouse(c.warehouse) as con:
             con.register("_k", known)
