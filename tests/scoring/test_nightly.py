@@ -200,6 +200,13 @@ def _check_items(con, items: list) -> dict[str, int]:
             assert (
                 len(rows) == e["approaches"] and str(rows["approach_date"].max().date()) == e["approach_date"]
             )
+            assert (rows["initial_duty"] != "none").all()
+        elif fam == "housing_advice":
+            rows = _latest(con, "homelessness_cases", "case_ref", refs, NIGHT1)
+            assert len(rows) == int(e["advices"]) and (rows["initial_duty"] == "none").all()
+            latest = rows.sort_values("approach_date").iloc[-1]
+            assert str(latest["approach_date"].date()) == e["advice_date"]
+            assert latest["reason"] == e["advice_reason"]
         elif fam == "childrens_services":
             rows = _latest(con, "childrens_services", "referral_ref", refs, NIGHT1)
             assert str(rows["referral_date"].max().date()) == e["referral_date"]

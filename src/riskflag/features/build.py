@@ -50,6 +50,7 @@ FEATURES: tuple[str, ...] = (
     "suspension_12m", "non_dependant_deduction_12m", "overpayment_12m", "claim_ended_3m",
     "days_since_benefit_event", "private_renter_on_hb",
     "prior_approaches", "days_since_approach",
+    "advice_3m", "advice_6m", "advice_notice_6m", "advice_family_6m",
     "referrals_12m", "open_referral", "child_protection_12m", "days_since_referral",
     "open_care_episode", "care_mental_health_or_substance",
     "asb_12m", "asb_perpetrator_12m", "asb_victim_12m", "asb_domestic_12m",
@@ -496,14 +497,33 @@ def _benefits(con: duckdb.DuckDBPyConnection) -> str | None:
     return "_f_benefits"
 
 
+ADVICE_NOTICE = ("end_of_private_tenancy", "social_rent_arrears", "mortgage_arrears")
+ADVICE_FAMILY = (
+    "family_no_longer_willing", "friends_no_longer_willing", "relationship_breakdown", "domestic_abuse",
+)  # fmt: skip
+
+
 def _cases(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Earlier homelessness approaches by any member, and days since the latest."""
+    """Earlier homelessness approaches (a duty was owed) by any member, and days since the
+    latest; advice-only approaches in the last three and six months, and by the threat they
+    named: households often ask for advice before a duty is owed."""
     if not _has(con, "homelessness_cases"):
         return None
+    advice = "v.initial_duty = 'none' AND v.approach_date > r.as_of - INTERVAL 182 DAY"
+    recent = "v.approach_date > r.as_of - INTERVAL 91 DAY"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _f_cases AS
-        SELECT r.as_of, r.household_id, count(DISTINCT v.case_ref) AS prior_approaches,
-               min({_days("v.approach_date", "r.as_of")}) AS days_since_approach
+        SELECT r.as_of, r.household_id,
+               count(DISTINCT v.case_ref) FILTER (WHERE v.initial_duty <> 'none') AS prior_approaches,
+               min({_days("v.approach_date", "r.as_of")}) FILTER (WHERE v.initial_duty <> 'none')
+                   AS days_since_approach,
+               count(DISTINCT v.case_ref) FILTER (WHERE {advice}) AS advice_6m,
+               count(DISTINCT v.case_ref) FILTER (WHERE {advice} AND v.reason IN {ADVICE_NOTICE})
+                   AS advice_notice_6m,
+               count(DISTINCT v.case_ref) FILTER (WHERE {advice} AND v.reason IN {ADVICE_FAMILY})
+                   AS advice_family_6m,
+               count(DISTINCT v.case_ref) FILTER (WHERE {advice} AND {recent})
+                   AS advice_3m
         FROM _records r JOIN _asof a USING (as_of)
         JOIN _v_homelessness_cases v ON r.source = 'homelessness_cases' AND CAST(v.case_ref
             AS VARCHAR) = r.record

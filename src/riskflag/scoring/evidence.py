@@ -153,7 +153,22 @@ def prior_homelessness(con: duckdb.DuckDBPyConnection) -> str | None:
                max(v.known_from) AS known, count(DISTINCT v.case_ref) AS approaches,
                max(v.approach_date) AS approach_date
         {_cited("homelessness_cases", "case_ref")}
-        WHERE v.approach_date <= f.as_of GROUP BY f.household_id
+        WHERE v.approach_date <= f.as_of AND v.initial_duty <> 'none' GROUP BY f.household_id
+    """
+
+
+def housing_advice(con: duckdb.DuckDBPyConnection) -> str | None:
+    if not _has(con, "homelessness_cases"):
+        return None
+    return f"""
+        SELECT f.household_id, true AS concern, false AS strength, 'homelessness cases' AS source,
+               list(DISTINCT CAST(v.case_ref AS VARCHAR) ORDER BY CAST(v.case_ref AS VARCHAR)) AS records,
+               max(v.known_from) AS known, count(DISTINCT v.case_ref) AS advices,
+               max(v.approach_date) AS advice_date, arg_max(v.reason, v.approach_date) AS advice_reason
+        {_cited("homelessness_cases", "case_ref")}
+        WHERE v.approach_date <= f.as_of AND v.approach_date > f.as_of - INTERVAL 182 DAY
+          AND v.initial_duty = 'none'
+        GROUP BY f.household_id
     """
 
 
@@ -321,6 +336,7 @@ FAMILIES = {
     "rent": rent,
     "benefits": benefits,
     "prior_homelessness": prior_homelessness,
+    "housing_advice": housing_advice,
     "childrens_services": childrens_services,
     "adult_social_care": adult_social_care,
     "asb": asb,

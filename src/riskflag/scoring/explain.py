@@ -150,6 +150,11 @@ FORMAT = {
         "approaches": times(int(e["approaches"])),
         "approach_date": day(e["approach_date"]),
     },
+    "housing_advice": lambda e: {
+        "advice_date": day(e["advice_date"]),
+        "advice_reason": str(e["advice_reason"]).replace("_", " "),
+        "advices": count(int(e["advices"]), "advice request"),
+    },
     "childrens_services": lambda e: {
         "category": str(e["category"]).replace("_", " "),
         "referral_date": day(e["referral_date"]),
@@ -174,6 +179,7 @@ FIELDS: dict[str, set[str]] = {
     "rent": {"arrears_text", "weeks", "notice"},
     "benefits": {"event", "event_date", "events"},
     "prior_homelessness": {"approaches", "approach_date"},
+    "housing_advice": {"advice_date", "advice_reason", "advices"},
     "childrens_services": {"category", "referral_date", "referrals"},
     "adult_social_care": {"start_date", "support_reason"},
     "asb": {"incidents", "incident_date"},
