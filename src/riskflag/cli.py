@@ -72,11 +72,18 @@ def synth(
     months: Annotated[int, typer.Option(min=26, max=240, help="Months simulated.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and arguments, same bytes.")] = 42,
     start: Annotated[str, typer.Option(help="First simulated month, YYYY-MM.")] = "2021-11",
+    advice_from_threats: Annotated[
+        bool,
+        typer.Option(
+            help="Experiment: families facing a threat ask for housing advice, naming it "
+            "(docs/model.md); off gives the default world."
+        ),
+    ] = False,
 ) -> None:
     """Synthesise a council: extracts as its systems deliver them, and a separate truth folder."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", start):
         raise UserError(f"--start: expected a month as YYYY-MM; got {start!r}")
-    _print_synth(_synthesise(out_dir, households, months, seed, start))
+    _print_synth(_synthesise(out_dir, households, months, seed, start, advice_from_threats))
 
 
 def _writable(out_dir: Path) -> None:
@@ -92,7 +99,9 @@ def _writable(out_dir: Path) -> None:
         raise UserError(f"--out: {out_dir} is a file, not a folder")
 
 
-def _synthesise(out_dir: Path, households: int, months: int, seed: int, start: str) -> dict:
+def _synthesise(
+    out_dir: Path, households: int, months: int, seed: int, start: str, advice_from_threats: bool = False
+) -> dict:
     from riskflag.synth.run import synthesise
 
     _writable(out_dir)
@@ -105,6 +114,7 @@ def _synthesise(out_dir: Path, households: int, months: int, seed: int, start: s
             seed=seed,
             start=start,
             progress=lambda msg, frac: bar.update(task, completed=frac, description=msg),
+            advice_from_threats=advice_from_threats,
         )
 
 
@@ -725,7 +735,8 @@ def _same_demo(manifest: Path, households: int, seed: int) -> bool:
     import json
 
     args = json.loads(manifest.read_text()).get("arguments", {})
-    return args.get("households") == households and args.get("seed") == seed
+    same = args.get("households") == households and args.get("seed") == seed
+    return same and not args.get("advice_from_threats", False)
 
 
 def main() -> None:

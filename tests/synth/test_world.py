@@ -133,3 +133,32 @@ def test_no_single_recorded_signal_does_the_oracles_job(world_20k, scored: pd.Da
     for s in signals:
         prec = _precision_top(d, s, rng)
         assert prec <= 0.6 * best, (s, prec, best)
+
+
+def _advice_then_approach(w) -> tuple[pd.DataFrame, float]:
+    """Advice-only cases, and the share followed by the same family's approach (a duty owed)
+    within 182 days."""
+    cases = w.rec["homelessness_cases"].frame()
+    advice, duty = cases[cases["duty"] == "none"], cases[cases["labelled"]]
+    d = advice.merge(duty[["family", "approach_day"]], on="family", how="left", suffixes=("", "_duty"))
+    gap = d["approach_day_duty"] - d["approach_day"]
+    followed = (gap > 0) & (gap <= 182)
+    return advice, float(followed.groupby(d["case"]).any().mean())
+
+
+def test_advice_from_threats_names_the_threat_and_comes_before_approaches() -> None:
+    """The experiment's advice cases name the threat and often come before the approach; the
+    default world's are at random, all reason 'other'."""
+    from riskflag.synth.simulate import World, WorldParams
+
+    worlds = {}
+    for flag in (False, True):
+        w = World(2_000, 40, 5, "2021-11", params=WorldParams(advice_from_threats=flag))
+        w.run()
+        worlds[flag] = _advice_then_approach(w)
+    (plain, plain_followed), (threat, threat_followed) = worlds[False], worlds[True]
+    other = len(ch.CAUSES) - 1
+    assert (plain["reason"] == other).all()
+    assert (threat["reason"] != other).mean() > 0.5
+    assert len(threat) > 2 * len(plain)
+    assert threat_followed > 3 * plain_followed, (threat_followed, plain_followed)

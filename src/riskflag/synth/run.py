@@ -18,7 +18,7 @@ from riskflag.synth import oracle
 from riskflag.synth.extracts import SOURCES, Extracts, sha256
 from riskflag.synth.faults import FAULT_BITS, FaultRates
 from riskflag.synth.names import ETHNICITY_CODES
-from riskflag.synth.simulate import EPOCH, World
+from riskflag.synth.simulate import EPOCH, World, WorldParams
 
 
 def synthesise(
@@ -29,6 +29,7 @@ def synthesise(
     start: str = "2021-11",
     go_live: int | None = None,
     progress: Callable[[str, float], None] | None = None,
+    advice_from_threats: bool = False,
 ) -> dict:
     """Build the synthetic council in a temporary folder beside `out`, then move it into
     place, so that a half-written council is never mistaken for a whole one."""
@@ -47,6 +48,7 @@ def synthesise(
         months,
         seed,
         start,
+        params=WorldParams(advice_from_threats=advice_from_threats),
         progress=lambda m: say(f"month {m + 1}/{months}", 0.6 * (m + 1) / months),
     )
     world.chain.transitions  # noqa: B018  (built while memory is empty; cached for the oracle)
@@ -74,6 +76,7 @@ def synthesise(
             "seed": seed,
             "start": start,
             "go_live_month": go_live,
+            "advice_from_threats": advice_from_threats,
         },
         "period": {
             "first_day": str(world.month_start[0]),

@@ -34,6 +34,17 @@ class WorldParams:
     young_at_home: tuple[float, float, float] = (0.10, 0.05, 0.08)
     staying_with_others: float = 0.006
     advice_only_rate: float = 0.0008
+    # An experiment, off by default (docs/model.md, "Why the model is far from the oracle"):
+    # families ask for housing advice because of a threat the council's other systems may not
+    # see, each month with these chances by cause: a notice, order or enforcement against their
+    # home (by L), a young adult's conflict with parents (by R), a couple's strain or abuse (by
+    # R), staying with others, hidden stress; advice_only_rate stays as the chance otherwise.
+    advice_from_threats: bool = False
+    advice_legal: tuple = (0.0, 0.25, 0.40, 0.50)
+    advice_conflict: tuple = (0.0, 0.06, 0.20)
+    advice_relationship: tuple = (0.0, 0.03, 0.10)
+    advice_with_others: float = 0.08
+    advice_stress: float = 0.03
     cs_referral: tuple = (0.0015, 0.008, 0.035, 0.006, 0.004)  # base, strained, abuse, stress, unemployed
     asb: tuple = (0.0015, 0.03, 0.004, 0.004)  # base, abuse, stress, staying with others
     objection_rate: float = 0.00003
@@ -669,9 +680,15 @@ class World:
         )
 
     def _advice_cases(self, m: int) -> None:
-        rng, f = self.rng, self.fam
+        """Advice-only approaches (no duty owed): at random, or, in the advice_from_threats
+        experiment, mostly from a threat the family faces, naming it as the reason."""
+        rng, f, p = self.rng, self.fam, self.params
         act = np.flatnonzero(f["status"] == ACTIVE)
-        adv = act[rng.random(act.size) < self.params.advice_only_rate]
+        if p.advice_from_threats:
+            adv, reason = self._advice_from_threats(act)
+        else:
+            adv = act[rng.random(act.size) < p.advice_only_rate]
+            reason = np.full(adv.size, len(ch.CAUSES) - 1, np.int8)
         if adv.size == 0:
             return
         day = self.day_in_month(m, adv.size)
@@ -682,12 +699,33 @@ class World:
             prop=f["prop"][adv],
             approach_day=day,
             duty=np.full(adv.size, "none", dtype=object),
-            reason=np.full(adv.size, 7, np.int8),
+            reason=reason,
             close_day=day,
             outcome=np.full(adv.size, "advice_only", dtype=object),
             labelled=np.zeros(adv.size, bool),
             n_children=self._n_children(adv),
         )
+
+    def _advice_from_threats(self, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rng, f, p = self.rng, self.fam, self.params
+        t, c, r, l_, u = (f[k][act] for k in ("T", "C", "R", "L", "U"))
+        young = c == ch.YOUNG_AT_HOME
+        rates = np.zeros((act.size, len(ch.CAUSES)))
+        legal = np.asarray(p.advice_legal)[l_]
+        rates[:, 0] = np.where(t == ch.PRIVATE, legal, 0.0)
+        rates[:, 1] = np.where(t == ch.SOCIAL, legal, 0.0)
+        rates[:, 2] = np.where(t == ch.OWNER, legal, 0.0)
+        rates[:, 3] = np.where(young, np.asarray(p.advice_conflict)[r], 0.0)
+        couple = np.where(young, 0.0, np.asarray(p.advice_relationship)[r])
+        rates[:, 4] = np.where(r == ch.R_STRAINED, couple, 0.0)
+        rates[:, 5] = np.where(r == ch.R_ABUSE, couple, 0.0)
+        rates[:, 6] = np.where((t == ch.WITH_OTHERS) & ~young, p.advice_with_others, 0.0)
+        rates[:, 7] = p.advice_only_rate + p.advice_stress * u
+        total = rates.sum(axis=1)
+        hit = rng.random(act.size) < total
+        share = rates[hit] / total[hit, None]
+        reason = (rng.random(share.shape[0])[:, None] > np.cumsum(share, axis=1)).sum(axis=1)
+        return act[hit], np.minimum(reason, len(ch.CAUSES) - 1).astype(np.int8)
 
     def _n_children(self, fids: np.ndarray) -> np.ndarray:
         pe = self.people
