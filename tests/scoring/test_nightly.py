@@ -174,6 +174,36 @@ def test_every_evidence_value_is_what_its_cited_records_hold(night) -> None:
         assert it["evidence"]["arrears"] > 0 or it["evidence"]["stage"] != "none"
 
 
+def test_housing_advice_evidence_cites_the_advice_cases(night) -> None:
+    """Advice-only approaches are rare in the default world, so the list may show none: the
+    evidence query is checked directly, for every household with advice in the last six months,
+    against the cited records, and earlier approaches are checked to cite only duty cases."""
+    from riskflag.features import build as fb
+    from riskflag.ingest.warehouse import open_warehouse
+    from riskflag.scoring import evidence
+
+    cfg, _ = night
+    with open_warehouse(cfg.warehouse) as con:
+        fb.build(con, [NIGHT1], out="_scored_features")
+        households = con.execute("SELECT as_of, household_id, uprn FROM _scored_features").df()
+        got = evidence.gather(con, households)
+        advice = got["housing_advice"]
+        assert len(advice) >= 3, "the 2k council should have some advice-only approaches"
+        for _hh, e in advice.iterrows():
+            rows = _latest(con, "homelessness_cases", "case_ref", list(e["records"]), NIGHT1)
+            assert len(rows) == e["advices"] and (rows["initial_duty"] == "none").all()
+            assert (rows["approach_date"] > pd.Timestamp(NIGHT1) - pd.Timedelta(days=182)).all()
+            latest = (
+                rows.assign(ref=rows["case_ref"].astype(str)).sort_values(["approach_date", "ref"]).iloc[-1]
+            )
+            assert latest["approach_date"] == e["advice_date"] and latest["reason"] == e["advice_reason"]
+        prior = got["prior_homelessness"]
+        assert len(prior) >= 3
+        for _hh, e in prior.iterrows():
+            rows = _latest(con, "homelessness_cases", "case_ref", list(e["records"]), NIGHT1)
+            assert len(rows) == e["approaches"] and (rows["initial_duty"] != "none").all()
+
+
 def _check_items(con, items: list) -> dict[str, int]:
     checked: dict[str, int] = {}
     for _hh, it in items:
@@ -204,7 +234,8 @@ def _check_items(con, items: list) -> dict[str, int]:
         elif fam == "housing_advice":
             rows = _latest(con, "homelessness_cases", "case_ref", refs, NIGHT1)
             assert len(rows) == int(e["advices"]) and (rows["initial_duty"] == "none").all()
-            latest = rows.sort_values("approach_date").iloc[-1]
+            rows = rows.assign(ref=rows["case_ref"].astype(str))
+            latest = rows.sort_values(["approach_date", "ref"]).iloc[-1]
             assert str(latest["approach_date"].date()) == e["advice_date"]
             assert latest["reason"] == e["advice_reason"]
         elif fam == "childrens_services":

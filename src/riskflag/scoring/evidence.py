@@ -164,7 +164,9 @@ def housing_advice(con: duckdb.DuckDBPyConnection) -> str | None:
         SELECT f.household_id, true AS concern, false AS strength, 'homelessness cases' AS source,
                list(DISTINCT CAST(v.case_ref AS VARCHAR) ORDER BY CAST(v.case_ref AS VARCHAR)) AS records,
                max(v.known_from) AS known, count(DISTINCT v.case_ref) AS advices,
-               max(v.approach_date) AS advice_date, arg_max(v.reason, v.approach_date) AS advice_reason
+               max(v.approach_date) AS advice_date,
+               arg_max(v.reason, CAST(v.approach_date AS VARCHAR) || CAST(v.case_ref AS VARCHAR))
+                   AS advice_reason
         {_cited("homelessness_cases", "case_ref")}
         WHERE v.approach_date <= f.as_of AND v.approach_date > f.as_of - INTERVAL 182 DAY
           AND v.initial_duty = 'none'
