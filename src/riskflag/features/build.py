@@ -28,7 +28,7 @@ import duckdb
 
 from riskflag.contracts.contract import load_contract
 from riskflag.errors import UserError
-from riskflag.ingest.warehouse import known, table_exists
+from riskflag.ingest.warehouse import known, table_exists, term_start
 from riskflag.linkage import history
 
 STAGES = ("none", "reminder", "final_notice", "summons", "liability_order", "enforcement_agent")
@@ -606,10 +606,7 @@ def _education(con: duckdb.DuckDBPyConnection) -> str | None:
         CREATE OR REPLACE TEMP TABLE _f_education AS
         WITH e AS (
             SELECT r.as_of, r.household_id, p.*,
-                   make_date(CAST(substr(p.term, 1, 4) AS INTEGER) + CASE WHEN p.term LIKE '%AUT' THEN 0
-                       ELSE 1 END,
-                             CASE WHEN p.term LIKE '%AUT' THEN 9 WHEN p.term LIKE '%SPR' THEN 1 ELSE 4 END,
-                                 1) AS starts
+                   {term_start("p.term")} AS starts
             FROM _records r JOIN history_education p ON r.source = 'education' AND CAST(p.pupil_ref
                 AS VARCHAR) = r.record
             WHERE {known("education", "p")} <= r.as_of

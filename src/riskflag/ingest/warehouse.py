@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -133,12 +133,19 @@ def known_at_sql(contract: Contract, as_of: date) -> str:
     )
 
 
-# when the council knew a row, where the contract's known-date field does not say
-KNOWN_OTHERWISE = {
-    "education": "CAST("
-    + "make_date(CAST(substr(term, 1, 4) AS INTEGER) + CASE WHEN term LIKE '%AUT' THEN 0 "
-    "ELSE 1 END, CASE WHEN term LIKE '%AUT' THEN 9 WHEN term LIKE '%SPR' THEN 1 ELSE 4 END, 1)"
-    " + INTERVAL 120 DAY AS DATE)",  # a term's record is complete when the term ends
+def term_start(term: str) -> str:
+    """SQL: the day a school term ("2025-26 AUT", "2025-26 SPR", "2025-26 SUM") starts."""
+    return (
+        f"make_date(CAST(substr({term}, 1, 4) AS INTEGER) + CASE WHEN {term} LIKE '%AUT' THEN 0 ELSE 1 END, "
+        f"CASE WHEN {term} LIKE '%AUT' THEN 9 WHEN {term} LIKE '%SPR' THEN 1 ELSE 4 END, 1)"
+    )
+
+
+# when the council knew a row, where the contract's known-date field does not say (SQL, given
+# the table's alias prefix)
+KNOWN_OTHERWISE: dict[str, Callable[[str], str]] = {
+    # a term's record is complete when the term ends
+    "education": lambda a: f"CAST({term_start(a + 'term')} + INTERVAL 120 DAY AS DATE)",
 }
 
 
@@ -146,7 +153,6 @@ def known(source: str, alias: str = "") -> str:
     """SQL: the day the council knew a row of source (never after riskflag received it)."""
     c = load_contract(source)
     a = f"{alias}." if alias else ""
-    field = f'{a}"{c.known_date_field}"' if c.known_date_field else KNOWN_OTHERWISE.get(source)
-    if field and alias and source in KNOWN_OTHERWISE:
-        field = field.replace("term", f"{a}term")
+    otherwise = KNOWN_OTHERWISE.get(source)
+    field = f'{a}"{c.known_date_field}"' if c.known_date_field else otherwise(a) if otherwise else None
     return f"least({a}_delivered_on, coalesce({field}, {a}_delivered_on))" if field else f"{a}_delivered_on"

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from riskflag.ingest.warehouse import term_start
+
 IDENTITY = ("forename", "surname", "forename_canon", "dob", "nino", "uprn", "postcode")
 
 
@@ -51,11 +53,6 @@ class PersonSource:
     alone: str | None = None
 
 
-# a school term ("2025-26 AUT") as the day it starts
-TERM_START = (
-    'make_date(CAST(substr("term", 1, 4) AS INTEGER) + CASE WHEN "term" LIKE \'%AUT\' THEN 0 ELSE 1 END, '
-    "CASE WHEN \"term\" LIKE '%AUT' THEN 9 WHEN \"term\" LIKE '%SPR' THEN 1 ELSE 4 END, 1)"
-)
 SOURCES: dict[str, PersonSource] = {
     "council_tax": PersonSource(
         '"account_ref"',
@@ -115,7 +112,7 @@ SOURCES: dict[str, PersonSource] = {
     ),
     "education": PersonSource(
         '"pupil_ref"',
-        TERM_START,
+        term_start('"term"'),
         (Slot("forename", "surname", dob="dob"),),
         address="address",
         postcode="postcode",

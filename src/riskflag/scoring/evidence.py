@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from riskflag.features.build import STAGES, _current, _has
-from riskflag.ingest.warehouse import known
+from riskflag.ingest.warehouse import known, term_start
 
 ADVERSE = {
     "benefit_cap": "Benefit cap applied",
@@ -235,10 +235,7 @@ def education(con: duckdb.DuckDBPyConnection) -> str | None:
         WITH e AS (
             SELECT f.household_id, f.as_of, CAST(p.pupil_ref AS VARCHAR) AS ref, p.persistent_absence,
                    p.suspensions, p.exclusion_date, p.term, {known("education", "p")} AS k,
-                   make_date(CAST(substr(p.term, 1, 4) AS INTEGER)
-                             + CASE WHEN p.term LIKE '%AUT' THEN 0 ELSE 1 END,
-                             CASE WHEN p.term LIKE '%AUT' THEN 9 WHEN p.term LIKE '%SPR' THEN 1 ELSE 4 END,
-                             1) AS starts
+                   {term_start("p.term")} AS starts
             FROM _flagged f JOIN _records r ON r.as_of = f.as_of AND r.household_id = f.household_id
              AND r.source = 'education'
             JOIN history_education p ON CAST(p.pupil_ref AS VARCHAR) = r.record
