@@ -144,34 +144,36 @@ def benefits(con: duckdb.DuckDBPyConnection) -> str | None:
     """
 
 
-def prior_homelessness(con: duckdb.DuckDBPyConnection) -> str | None:
+def _cases(con: duckdb.DuckDBPyConnection, values: str, which: str) -> str | None:
+    """Homelessness cases by the household's members up to the as-of date that match `which`,
+    cited, with `values` computed over them."""
     if not _has(con, "homelessness_cases"):
         return None
     return f"""
         SELECT f.household_id, true AS concern, false AS strength, 'homelessness cases' AS source,
                list(DISTINCT CAST(v.case_ref AS VARCHAR) ORDER BY CAST(v.case_ref AS VARCHAR)) AS records,
-               max(v.known_from) AS known, count(DISTINCT v.case_ref) AS approaches,
-               max(v.approach_date) AS approach_date
+               max(v.known_from) AS known, {values}
         {_cited("homelessness_cases", "case_ref")}
-        WHERE v.approach_date <= f.as_of AND v.initial_duty <> 'none' GROUP BY f.household_id
+        WHERE v.approach_date <= f.as_of AND {which} GROUP BY f.household_id
     """
+
+
+def prior_homelessness(con: duckdb.DuckDBPyConnection) -> str | None:
+    return _cases(
+        con,
+        "count(DISTINCT v.case_ref) AS approaches, max(v.approach_date) AS approach_date",
+        "v.initial_duty <> 'none'",
+    )
 
 
 def housing_advice(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "homelessness_cases"):
-        return None
-    return f"""
-        SELECT f.household_id, true AS concern, false AS strength, 'homelessness cases' AS source,
-               list(DISTINCT CAST(v.case_ref AS VARCHAR) ORDER BY CAST(v.case_ref AS VARCHAR)) AS records,
-               max(v.known_from) AS known, count(DISTINCT v.case_ref) AS advices,
-               max(v.approach_date) AS advice_date,
-               arg_max(v.reason, CAST(v.approach_date AS VARCHAR) || CAST(v.case_ref AS VARCHAR))
-                   AS advice_reason
-        {_cited("homelessness_cases", "case_ref")}
-        WHERE v.approach_date <= f.as_of AND v.approach_date > f.as_of - INTERVAL 182 DAY
-          AND v.initial_duty = 'none'
-        GROUP BY f.household_id
-    """
+    """Advice-only approaches in the last six months; the latest one's reason (ties: case ref)."""
+    return _cases(
+        con,
+        "count(DISTINCT v.case_ref) AS advices, max(v.approach_date) AS advice_date, "
+        "arg_max(v.reason, CAST(v.approach_date AS VARCHAR) || CAST(v.case_ref AS VARCHAR)) AS advice_reason",
+        "v.initial_duty = 'none' AND v.approach_date > f.as_of - INTERVAL 182 DAY",
+    )
 
 
 def childrens_services(con: duckdb.DuckDBPyConnection) -> str | None:
