@@ -136,16 +136,16 @@ def _db() -> Any:
     from splink import DuckDBAPI
 
     db = DuckDBAPI()
-    db._con.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
-    db._con.execute(f"SET temp_directory = '{Path(tempfile.gettempdir()) / 'riskflag-splink'}'")
+    db.duckdb_con.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
+    db.duckdb_con.execute(f"SET temp_directory = '{Path(tempfile.gettempdir()) / 'riskflag-splink'}'")
     return db
 
 
-def _linker(identities: pd.DataFrame, model: Any) -> Any:
+def _linker(identities: pd.DataFrame, model: Any, db: Any = None) -> Any:
     from splink import Linker
 
     _quiet()
-    db = _db()
+    db = db or _db()
     frame = db.register(identities, dataset_display_name="identities")
     return Linker(frame, model, log_level=None)
 
@@ -226,19 +226,20 @@ def _plausible(pred: pd.DataFrame, identities: pd.DataFrame) -> pd.DataFrame:
 def score(identities: pd.DataFrame, model: Path, keep_above: float) -> Scored:
     """Every candidate pair the blocking rules generate, scored with the trained model; those
     at or above `keep_above`, each marked plausible or not."""
-    linker = _linker(identities, str(model))
+    db = _db()
+    linker = _linker(identities, str(model), db)
     try:
         pred = linker.inference.predict(threshold_match_probability=keep_above).as_pandas_dataframe()
         counts = linker.blocking_analysis.count_comparisons_from_blocking_rules(record_sample_proportion=1.0)
     finally:
-        _close(linker)
+        _close(db)
     return Scored(_plausible(pred, identities), int(sum(c["marginal_comparison_count"] for c in counts)))
 
 
-def _close(linker: Any) -> None:
+def _close(db: Any) -> None:
     """Splink's DuckDB closed now, not when the garbage collector reaches it: a replay links
     two dozen times in one process, and each open database held its memory (8 GB at 250k)."""
-    linker._db_api._con.close()
+    db.duckdb_con.close()
 
 
 def tf_columns(model: Path) -> list[str]:
@@ -298,7 +299,7 @@ def score_new(
             else pd.DataFrame(columns=cols)
         )
     finally:
-        _close(linker)
+        _close(db)
     compared = len(pred)
     pred = pred[pred["match_probability"] >= keep_above]
     return Scored(_plausible(pred, candidates), compared)
