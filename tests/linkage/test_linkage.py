@@ -385,6 +385,61 @@ def test_people_move_with_the_people_they_lived_with() -> None:
     assert got[("LODGER", "U1")][1] == d("2025-03-31") and got[("LODGER", "U2")][0] == d("2025-03-31")
 
 
+def test_people_never_found_again_moved_with_the_people_they_lived_with() -> None:
+    """A partner and a child whom no record names after the family's move moved with it; they
+    stay when someone they lived with is still on record at the old home after the move, when
+    those they lived with went to different homes, or when their next home came much later."""
+    con = duckdb.connect()
+    d = date.fromisoformat
+    start, open_ = d("2021-11-30"), None
+    _mentions(
+        con,
+        [
+            ("mum", "U1", start, d("2024-06-30"), d("2018-04-01"), d("2024-07-09"), None),
+            ("mum2", "U2", d("2024-07-31"), d("2026-10-31"), d("2024-07-10"), open_, None),
+            ("dad", "U1", start, d("2024-03-31"), None, None, None),
+            ("kid", "U1", start, d("2024-04-01"), None, None, None),
+            ("ann", "U3", start, d("2024-04-30"), None, d("2024-05-01"), None),
+            ("ann2", "U4", d("2024-05-31"), d("2026-10-31"), d("2024-05-01"), open_, None),
+            ("bob", "U3", start, d("2025-01-31"), None, None, None),
+            ("cat", "U3", start, d("2024-02-29"), None, None, None),
+            ("dee", "U5", start, d("2024-04-30"), None, d("2024-05-01"), None),
+            ("dee2", "U6", d("2024-05-31"), d("2026-10-31"), d("2024-05-01"), open_, None),
+            ("eve", "U5", start, d("2024-05-31"), None, d("2024-06-01"), None),
+            ("eve2", "U7", d("2024-06-30"), d("2026-10-31"), d("2024-06-01"), open_, None),
+            ("fay", "U5", start, d("2024-03-31"), None, None, None),
+            ("gus", "U8", start, d("2024-04-30"), None, None, None),
+            ("gus2", "U9", d("2025-05-31"), d("2026-10-31"), d("2025-05-01"), open_, None),
+            ("hal", "U8", start, d("2024-03-31"), None, None, None),
+        ],
+    )
+    # from May 2024 the account names gus only as someone who does not live there
+    con.execute(
+        "INSERT INTO link_mentions VALUES ('s', 'spd', 2, 'gus', 'U8', DATE '2024-05-31', DATE '2026-10-31', "
+        "1, NULL, NULL, NULL, DATE '2024-05-31', NULL, NULL, DATE '2024-05-31', DATE '2024-05-31')"
+    )
+    con.execute(
+        "CREATE TABLE link_persons AS SELECT identity_id, upper(replace(identity_id, '2', '')) AS person_id "
+        "FROM link_identities"
+    )
+    build_residence(con)
+    got = {
+        p: stays
+        for p, stays in con.execute(
+            "SELECT person_id, list((uprn, valid_from, valid_to, known_from, end_known) ORDER BY valid_from) "
+            "FROM link_residence GROUP BY 1"
+        ).fetchall()
+    }
+    moved, known = d("2024-07-10"), d("2024-07-31")  # the family's move, and when its new home was on record
+    for person in ("DAD", "KID"):  # (uprn, valid_from, valid_to, known_from, end_known)
+        assert got[person] == [("U1", start, moved, start, known), ("U2", moved, None, known, None)]
+    assert got["BOB"] == [("U3", start, None, start, None)]
+    assert got["CAT"] == [("U3", start, None, start, None)]
+    assert got["FAY"] == [("U5", start, None, start, None)]
+    assert got["GUS"][0][:3] == ("U8", start, d("2024-05-01"))
+    assert got["HAL"] == [("U8", start, None, start, None)]  # gus left, but had no home for a year
+
+
 def test_a_parent_without_a_birth_date_is_not_their_namesake_child(linked) -> None:
     """A council-tax payer without a date of birth and a schoolchild of the same name at the
     same home: never one person, as a child cannot have been named on the account."""

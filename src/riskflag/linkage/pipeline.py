@@ -637,11 +637,11 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
     record places the person elsewhere and no later record places them back (a stale address in
     a late record does not move them back), when the last account or tenancy there ended with no
     later home, or at the person's death (known to have ended when the account was seen to end,
-    if that came before the next home was on record). A child lived with the family before it is on
-    record, and people move together: someone next found at the home the people they lived with
-    moved to moved when they did. Each stay also says when the council first knew of it
-    (known_from) and of its end (end_known), so that features at a past date see the households
-    the council could see then."""
+    if that came before the next home was on record). A child lived with the family before it is
+    on record, and people move together: someone next found at the home the people they lived
+    with moved to moved when they did, and so did someone never found again (`_left_with`). Each
+    stay also says when the council first knew of it (known_from) and of its end (end_known), so
+    that features at a past date see the households the council could see then."""
     # still named there, but only in rows that say someone else lives there alone, before any
     # next home
     alone = "gone_known IS NOT NULL AND (next_start IS NULL OR last_seen + 1 < next_start)"
@@ -745,6 +745,68 @@ def build_residence(con: duckdb.DuckDBPyConnection) -> None:
         WHERE r.person_id = c.person_id AND r.uprn = c.uprn AND r.valid_from = c.was
     """)
     con.execute("DROP TABLE _child_start; DROP TABLE _moved_with")
+    _left_with(con)
+
+
+def _left_with(con: duckdb.DuckDBPyConnection) -> None:
+    """A person whom no record names at the old home after the people they lived with moved,
+    together, to one new home (each there within a month of leaving) moved with them: a family's
+    records at the new home often name only some of it, and without this the others stay at the
+    old address, each a phantom household. It does not apply when anyone they lived with is
+    still on record there after the move, or went elsewhere; those who left with no next home on
+    record within the month do not count. The
+    new stay lasts while those they moved with stay, or until the person's own next home. The
+    council knew of both once it knew of the last arrival.
+
+    On the synthetic council (seed 42, every month end) this put 5,448 person-months right that
+    were wrong and 516 wrong that were right; 4,924 were wrong before and after, 3,171 of them
+    people who had left the borough."""
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _left_with AS
+        WITH r AS (
+            SELECT *, lead(uprn) OVER w AS next_uprn, lead(valid_from) OVER w AS next_from,
+                   lead(valid_to) OVER w AS next_to, lead(known_from) OVER w AS next_known,
+                   lead(end_known) OVER w AS next_end_known
+            FROM link_residence WINDOW w AS (PARTITION BY person_id ORDER BY valid_from, uprn)
+        ),
+        co AS (  -- who lived with each person when the person was last on record there
+            SELECT p.person_id, p.uprn, p.valid_from, p.valid_to, p.last_seen, p.next_from AS own_next,
+                   p.next_known AS own_next_known, q.valid_to AS left_on, q.next_uprn AS dest,
+                   q.last_seen AS their_last, q.next_to AS dest_to, q.next_known AS dest_known,
+                   q.next_end_known AS dest_end_known,
+                   q.valid_to IS NOT NULL AND q.next_from <= q.valid_to + 31 AS moved
+            FROM r p JOIN r q ON q.uprn = p.uprn AND q.person_id <> p.person_id
+             AND q.valid_from <= p.last_seen AND (q.valid_to IS NULL OR q.valid_to > p.last_seen)
+        ),
+        g AS (
+            SELECT person_id, uprn, valid_from, valid_to, last_seen, own_next, own_next_known,
+                   max(left_on) FILTER (WHERE moved) AS moved_on,
+                   count(DISTINCT dest) FILTER (WHERE moved) AS dests,
+                   any_value(dest) FILTER (WHERE moved) AS dest,
+                   max(their_last) FILTER (WHERE NOT moved) AS others_last,
+                   max(dest_known) FILTER (WHERE moved) AS known,
+                   CASE WHEN bool_or(dest_to IS NULL) FILTER (WHERE moved) THEN NULL
+                        ELSE max(dest_to) FILTER (WHERE moved) END AS dest_to,
+                   max(dest_end_known) FILTER (WHERE moved) AS dest_end_known
+            FROM co GROUP BY ALL
+        )
+        SELECT * FROM g
+        WHERE dests = 1 AND moved_on > last_seen AND (others_last IS NULL OR others_last < moved_on)
+          AND (valid_to IS NULL OR valid_to > moved_on) AND (own_next IS NULL OR own_next > moved_on)
+    """)
+    con.execute("""
+        UPDATE link_residence r SET valid_to = c.moved_on, end_known = c.known FROM _left_with c
+        WHERE r.person_id = c.person_id AND r.uprn = c.uprn AND r.valid_from = c.valid_from;
+        INSERT INTO link_residence
+        SELECT person_id, dest, moved_on,
+               CASE WHEN own_next IS NOT NULL AND (dest_to IS NULL OR own_next < dest_to) THEN own_next
+                    ELSE dest_to END,
+               NULL, known,
+               CASE WHEN own_next IS NOT NULL AND (dest_to IS NULL OR own_next < dest_to) THEN own_next_known
+                    WHEN dest_to IS NOT NULL THEN dest_end_known END
+        FROM _left_with;
+        DROP TABLE _left_with
+    """)
 
 
 def build_households(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
