@@ -386,7 +386,8 @@ def test_people_move_with_the_people_they_lived_with() -> None:
 
 
 def test_people_never_found_again_moved_with_the_people_they_lived_with() -> None:
-    """A partner and a child whom no record names after the family's move moved with it; they
+    """A partner and a child whom no record names after the family's move moved with it (and
+    someone who died later lived there until their death); they
     stay when someone they lived with is still on record at the old home after the move, when
     those they lived with went to different homes, or when their next home came much later."""
     con = duckdb.connect()
@@ -411,6 +412,9 @@ def test_people_never_found_again_moved_with_the_people_they_lived_with() -> Non
             ("gus", "U8", start, d("2024-04-30"), None, None, None),
             ("gus2", "U9", d("2025-05-31"), d("2026-10-31"), d("2025-05-01"), open_, None),
             ("hal", "U8", start, d("2024-03-31"), None, None, None),
+            ("jo", "U10", start, d("2024-04-30"), None, d("2024-05-01"), None),
+            ("jo2", "U11", d("2024-05-31"), d("2026-10-31"), d("2024-05-01"), open_, None),
+            ("ian", "U10", start, d("2024-03-31"), None, None, d("2024-09-30")),
         ],
     )
     # from May 2024 the account names gus only as someone who does not live there
@@ -438,6 +442,10 @@ def test_people_never_found_again_moved_with_the_people_they_lived_with() -> Non
     assert got["FAY"] == [("U5", start, None, start, None)]
     assert got["GUS"][0][:3] == ("U8", start, d("2024-05-01"))
     assert got["HAL"] == [("U8", start, None, start, None)]  # gus left, but had no home for a year
+    assert [x[:3] for x in got["IAN"]] == [
+        ("U10", start, d("2024-05-01")),
+        ("U11", d("2024-05-01"), d("2024-09-30")),
+    ]
 
 
 def test_a_parent_without_a_birth_date_is_not_their_namesake_child(linked) -> None:
