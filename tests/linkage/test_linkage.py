@@ -386,10 +386,10 @@ def test_people_move_with_the_people_they_lived_with() -> None:
 
 
 def test_people_never_found_again_moved_with_the_people_they_lived_with() -> None:
-    """A partner and a child whom no record names after the family's move moved with it (and
-    someone who died later lived there until their death); they
-    stay when someone they lived with is still on record at the old home after the move, when
-    those they lived with went to different homes, or when their next home came much later."""
+    """A partner and a child whom no record names after the family's move moved with it, and
+    someone who died later lived there until their death. People stay when someone they lived
+    with is still on record at the old home after the move, when those they lived with went to
+    different homes, or when their next home came much later."""
     con = duckdb.connect()
     d = date.fromisoformat
     start, open_ = d("2021-11-30"), None
