@@ -37,7 +37,7 @@ def large_council() -> Path:
     return LARGE
 
 
-def council_config(tmp: Path, teams: list[dict] | None = None) -> Path:
+def council_config(tmp: Path, teams: list[dict] | None = None, gates: dict | None = None) -> Path:
     import yaml
 
     raw = yaml.safe_load((ROOT / "configs" / "council.yaml").read_text())
@@ -45,6 +45,8 @@ def council_config(tmp: Path, teams: list[dict] | None = None) -> Path:
     raw["output_folder"] = str(tmp / "runs")
     if teams:
         raw["teams"] = teams
+    if gates:
+        raw.setdefault("model", {}).setdefault("gates", {}).update(gates)
     path = tmp / "council.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     shutil.copy(ROOT / "configs" / "reasons.yaml", tmp / "reasons.yaml")
@@ -74,16 +76,17 @@ def validate_args(as_of: str, warehouse_from: str | None = None) -> Callable[[Pa
     return setup
 
 
-def linked_runs(name: str, steps: list[tuple[str, ...]]) -> Path:
+def linked_runs(name: str, steps: list[tuple[str, ...]], gates: dict | None = None) -> Path:
     """A runs folder (warehouse and models) of the large council after `steps` (riskflag
-    commands; CFG stands for the council's config), prepared once and cached: each takes minutes."""
+    commands; CFG stands for the council's config, with `gates` over its promotion gates),
+    prepared once and cached: each takes minutes."""
     base = CACHE / name
     stamp = base / "code.sha256"
     fresh = stamp.is_file() and stamp.read_text() == code_fingerprint()
     if not (fresh and (base / "runs" / "warehouse.duckdb").is_file()):
         print(f"preparing {name} (once for this code)...", flush=True)
         prep = Path(tempfile.mkdtemp(prefix="riskflag-prep-"))
-        cfg = str(council_config(prep))
+        cfg = str(council_config(prep, gates=gates))
         for step in steps:
             args = [cfg if a == "CFG" else a for a in step]
             subprocess.run([*RISKFLAG, *args], check=True, cwd=ROOT, capture_output=True)
@@ -132,13 +135,14 @@ def on_prepared(
     command: tuple[str, ...],
     *args: str,
     teams: list[dict] | None = None,
+    gates: dict | None = None,
 ) -> Callable[[Path], list[str]]:
     """`riskflag COMMAND --config <tmp config> ARGS` on a copy of a runs folder prepared once by
     `steps` (see linked_runs)."""
 
     def setup(tmp: Path) -> list[str]:
-        cfg = council_config(tmp, teams)
-        shutil.copytree(linked_runs(prepared, steps), tmp / "runs", dirs_exist_ok=True)
+        cfg = council_config(tmp, teams, gates)
+        shutil.copytree(linked_runs(prepared, steps, gates), tmp / "runs", dirs_exist_ok=True)
         return [*command, "--config", str(cfg), *args]
 
     return setup
@@ -156,6 +160,13 @@ LINKED_TO_TRAINED = (
 
 # a large council's teams: 2,500 households a night, so that explanations are timed at scale
 LARGE_TEAMS = [{"name": f"Prevention {i}", "capacity": 500, "wards": []} for i in range(1, 6)]
+
+# The nightly benchmark times a night's work with a champion, whichever model it is. On the 250k
+# council the fairness gate refuses the model trained on 2026-10-30 (household type "adults with
+# children": recall at capacity 0.31 times single adults', 95% interval 0.13 to 0.79; see
+# docs/model.md), so its prepared champion is promoted with that gate open. Only here: the
+# product's gates and the train benchmark's quality figures are unchanged.
+NIGHTLY_GATES = {"fairness_recall_ratio": [0.0, 1000.0]}
 
 
 def model_quality(tmp: Path) -> dict:
@@ -286,7 +297,8 @@ BENCHMARKS = {
     "nightly_250k": {
         "what": "one nightly run of the 250k council (2026-10-31): validate that night's deliveries, "
         "incremental link, champion, features, score, suppress, flag 2,500 households (5 teams of 500), "
-        "explain them, publish lists, cohort files and manifest",
+        "explain them, publish lists, cohort files and manifest (the champion promoted with the fairness "
+        "gate open: see NIGHTLY_GATES)",
         "setup": on_prepared(
             "nightly_base",
             [
@@ -301,6 +313,7 @@ BENCHMARKS = {
             "--as-of",
             "2026-10-31",
             teams=LARGE_TEAMS,
+            gates=NIGHTLY_GATES,
         ),
         "command": "riskflag nightly --config <250k council, 5 teams of 500> --as-of 2026-10-31",
         "targets": {"seconds": 300, "peak_gb": 6.0, "explain_seconds": 10},
