@@ -273,13 +273,9 @@ def score_new(
     themselves (Splink's predict_between and predict_within), so that a night's cost grows with
     what is new. `candidates` holds the new identities and any other that shares a blocking key
     with one; term frequencies are counted over every identity, as a full run counts them."""
-    from splink import Linker
-
-    _quiet()
     is_new = candidates["identity_id"].isin(new)
     db = _db()
-    everyone = db.register(candidates, dataset_display_name="identities")
-    linker = Linker(everyone, str(model), log_level=None)
+    linker = _linker(candidates, str(model), db)
     for col, table in term_frequencies.items():
         linker.table_management.register_term_frequency_lookup(
             db.register(table, dataset_display_name=f"tf_{col}"), col
