@@ -273,7 +273,7 @@ def test_same_inputs_config_and_model_give_identical_files(night) -> None:
 
 
 def test_a_second_concurrent_run_is_refused(night) -> None:
-    from riskflag.scoring.lock import Locked, exclusive
+    from riskflag.core.lock import Locked, exclusive
 
     cfg, _ = night
     with (

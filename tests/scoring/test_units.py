@@ -12,7 +12,8 @@ import yaml
 
 from riskflag.config import Team
 from riskflag.errors import UserError
-from riskflag.scoring import drift, flag, publish
+from riskflag.modeling import drift
+from riskflag.scoring import flag, publish
 from riskflag.scoring.explain import load_reasons
 
 REASONS = Path(__file__).resolve().parents[2] / "configs" / "reasons.yaml"

@@ -20,7 +20,7 @@ import duckdb
 
 from riskflag.contracts.contract import load_contract
 from riskflag.ingest.validate import RunResult
-from riskflag.safe import spreadsheet_safe
+from riskflag.core.safe import spreadsheet_safe
 
 SAMPLE = 25
 

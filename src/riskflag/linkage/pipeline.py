@@ -44,7 +44,7 @@ from riskflag.linkage import mentions as men
 from riskflag.linkage.addresses import match_addresses
 from riskflag.linkage.ids import stable_ids
 from riskflag.linkage.overrides import read_overrides
-from riskflag.safe import spreadsheet_safe
+from riskflag.core.safe import spreadsheet_safe
 
 Say = Callable[[str], None]
 

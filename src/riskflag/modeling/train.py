@@ -25,7 +25,7 @@ from riskflag.ingest.warehouse import open_warehouse, table_exists
 from riskflag.modeling import metrics as mt
 from riskflag.modeling.evaluate import evaluate
 from riskflag.modeling.model import Calibration, RiskModel, sigmoid
-from riskflag.scoring import drift
+from riskflag.modeling import drift
 
 Say = Callable[[str], None]
 

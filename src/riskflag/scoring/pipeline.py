@@ -25,9 +25,10 @@ from riskflag.config import CouncilConfig
 from riskflag.errors import UserError
 from riskflag.features import build as fb
 from riskflag.ingest.warehouse import known, open_warehouse, table_exists
-from riskflag.scoring import drift, evidence, explain, flag, publish
+from riskflag.modeling import drift
+from riskflag.scoring import evidence, explain, flag, publish
 from riskflag.scoring.champion import Champion, resolve
-from riskflag.scoring.lock import exclusive
+from riskflag.core.lock import exclusive
 
 Say = Callable[[str], None]
 SMALL = 10
@@ -67,7 +68,7 @@ def nightly(
         if cfg.nightly.lock_file.is_absolute()
         else cfg.output_folder / cfg.nightly.lock_file
     )
-    with exclusive(lock):
+    with exclusive(lock, "another nightly run"):
         publish.clean_partials(base)
         current = _current_list(base)
         started = publish.now_iso(now())

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskflag.safe import spreadsheet_safe
+from riskflag.core.safe import spreadsheet_safe
 
 MARKING = "OFFICIAL-SENSITIVE"
 NO_REASON = "<li>No single record stands out: the household's circumstances together raised the score</li>"

@@ -1,5 +1,5 @@
-"""One nightly run at a time: a kernel lock (flock) that the kernel releases when the holder
-dies, so a killed run never leaves a stale lock behind."""
+"""One writer at a time: a kernel lock (flock), which the kernel releases when its holder dies,
+so a killed run never leaves a stale lock behind."""
 
 from __future__ import annotations
 
@@ -17,17 +17,16 @@ class Locked(UserError):
 
 
 @contextmanager
-def exclusive(path: Path) -> Iterator[None]:
+def exclusive(path: Path, holder: str = "another riskflag run") -> Iterator[None]:
+    """Hold `path` exclusively, or refuse at once with one line naming it and the holder's pid."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise Locked(
-                f"{path}: another nightly run holds the lock (pid {holder}); refusing to start"
-            ) from None
+            pid = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise Locked(f"{path}: {holder} holds the lock (pid {pid}); refusing to start") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
