@@ -15,7 +15,7 @@ help:
 	@echo "make demo   synthesise the demo council and run every stage that exists"
 	@echo "make test   run the test suite"
 	@echo "make bench  run the benchmarks (results under benchmarks/results/)"
-	@echo "make lint   ruff"
+	@echo "make lint   ruff, the import contract, the structure rules, mypy"
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "riskflag needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -45,8 +45,11 @@ bench: $(STAMP)
 	@$(BIN)/python benchmarks/run.py
 
 lint: $(STAMP)
-	@$(BIN)/ruff check src tests benchmarks pipelines
-	@$(BIN)/ruff format --check src tests benchmarks pipelines
+	@$(BIN)/ruff check src tests benchmarks pipelines tools
+	@$(BIN)/ruff format --check src tests benchmarks pipelines tools
+	@$(BIN)/lint-imports --no-cache
+	@$(BIN)/python tools/check_structure.py src/riskflag
+	@$(BIN)/mypy
 
 lock:
 	@$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^riskflag' > requirements.lock
