@@ -3,7 +3,8 @@
 1. A package is used from outside only through its interface, `riskflag.<package>` (its
    `__init__`), and never by a private (underscore) name. `riskflag.core`'s modules are its
    interface; top-level modules (config, errors, selection) are their own.
-2. No reaching into another object's private attributes (`cfg._path`, `registry._aggregates`).
+2. No reaching into a private attribute that another module defines (`cfg._path` outside
+   config.py, `registry._aggregates` outside registry.py).
 3. No function longer than 80 lines outside the synthetic council, so each can be read whole.
 
 The stage order itself (core <- contracts <- ingest <- ... <- cli) is import-linter's contract in
@@ -51,8 +52,23 @@ def _import_problems(node: ast.AST, mine: str | None, packages: set[str], where:
     return out
 
 
-def _private_attribute(node: ast.Attribute) -> bool:
+def _own_names(tree: ast.Module) -> set[str]:
+    """Names a module defines itself: its private attributes are its own to use."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _private_attribute(node: ast.Attribute, own: set[str]) -> bool:
     if not node.attr.startswith("_") or node.attr.startswith("__") or node.attr in NAMEDTUPLE_API:
+        return False
+    if node.attr in own:
         return False
     return not (isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"})
 
@@ -64,6 +80,7 @@ def check(root: Path) -> list[str]:
         mine = _package(_module_name(root, path))
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         where = str(path)
+        own = _own_names(tree)
         for node in ast.walk(tree):
             problems += _import_problems(node, mine, packages, where)
             if mine in EXEMPT:
@@ -75,7 +92,7 @@ def check(root: Path) -> list[str]:
                     problems.append(
                         f"{where}:{node.lineno}: {node.name} is {lines} lines (at most {MAX_LINES})"
                     )
-            elif isinstance(node, ast.Attribute) and _private_attribute(node):
+            elif isinstance(node, ast.Attribute) and _private_attribute(node, own):
                 problems.append(f"{where}:{node.lineno}: reaches into a private attribute, .{node.attr}")
     return problems
 

@@ -238,6 +238,12 @@ class CouncilConfig(Strict):
     def path(self) -> Path:
         return self._path or Path("council.yaml")
 
+    def with_folders(self, data_folder: Path, output_folder: Path) -> CouncilConfig:
+        """This config pointed at other extracts and outputs (the demo's), still naming its file."""
+        moved = self.model_copy(update={"data_folder": data_folder, "output_folder": output_folder})
+        moved._path = self._path
+        return moved
+
     @property
     def warehouse(self) -> Path:
         return self.output_folder / "warehouse.duckdb"

@@ -1,6 +1,7 @@
 """The data contracts, read once into the few facts ingestion acts on.
 
-The ODCS YAML in data_contracts/ is the written agreement a data protection officer reads;
+The ODCS YAML shipped with riskflag (riskflag/contracts/odcs/, linked from data_contracts/ in a
+checkout) is the written agreement a data protection officer reads;
 this module turns it into plain typed records so that the readers, the standardiser and the
 Great Expectations suites all work from the same facts and never reparse YAML.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -16,8 +19,6 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from pydantic import ValidationError
 
 from riskflag.errors import ConfigError
-
-CONTRACTS_DIR = Path(__file__).resolve().parents[3] / "data_contracts"
 
 LogicalType = Literal["string", "integer", "number", "date", "boolean"]
 DeliveryKind = Literal["full_snapshot", "delta", "current_state"]
@@ -94,10 +95,16 @@ def _field(p) -> Field:
     )
 
 
+def shipped_contracts() -> Traversable:
+    """The contracts riskflag ships, found as package data so that an installed wheel has them."""
+    return resources.files("riskflag.contracts") / "odcs"
+
+
 @cache
-def load_contract(name: str, folder: Path = CONTRACTS_DIR) -> Contract:
-    """Parsed once per process: the ODCS model costs about 50 ms a contract."""
-    path = folder / f"{name}.yaml"
+def load_contract(name: str, folder: Path | None = None) -> Contract:
+    """Parsed once per process: the ODCS model costs about 50 ms a contract. `folder`: a council's
+    own contracts (default: riskflag's)."""
+    path: Traversable = (folder if folder is not None else shipped_contracts()) / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: no data contract for source {name!r}")
     try:

@@ -29,9 +29,11 @@ import pyarrow as pa
 
 from riskflag.config import SourceConfig
 from riskflag.contracts.contract import Contract, Field
+from riskflag.core import sql
+from riskflag.core.safe import FORMULA_PATTERN
 
 # A cell that starts like this is run as a formula by spreadsheet programs (OWASP: CSV injection).
-FORMULA = r"^[=+@\t\r]|^-[^A-Za-z\s]"
+FORMULA = FORMULA_PATTERN
 DELIVERY = "delivery"
 VID = "_vid"
 PAD = ""  # padding of the presence column: present, and mapped back to nothing
@@ -74,10 +76,6 @@ def _non_capturing(pattern: str) -> str:
     return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class SuiteBuilder:
     """Collects checks and their groups across sources; groups are keyed by rule parameters."""
 
@@ -95,7 +93,7 @@ class SuiteBuilder:
             self._add_field(contract.name, f, sc)
 
     def _add_field(self, source: str, f: Field, sc: SourceConfig) -> None:
-        name = _q(f.name)
+        name = sql.ident(f.name)
         numeric = f.logical_type in ("number", "integer")
         value = f"CAST({name} AS DOUBLE)" if numeric else name
         check = Check(source, f.name, f.name, value)
@@ -144,7 +142,7 @@ class SuiteBuilder:
         if f.not_after_delivery:
             pairs.append((f"{f.name}|{DELIVERY}", "_delivered_on"))
         if f.not_after_field:
-            pairs.append((f"{f.name}|{f.not_after_field}", _q(f.not_after_field)))
+            pairs.append((f"{f.name}|{f.not_after_field}", sql.ident(f.not_after_field)))
         for chk, bound in pairs:
             pair = self._group(
                 "not after",
@@ -179,7 +177,7 @@ def member_select(g: Group, c: Check, rel: str) -> str:
     the field's dictionary of values (only those that parsed), or for a pair this run's rows."""
     v = f"'{c.source}.{c.field}=' || {c.value}" if g.value == "keyed" else c.value
     b = c.bound or "NULL::DATE"
-    where = c.where if c.bound else f"{_q(c.field + '__bad')} IS NULL"
+    where = c.where if c.bound else f"{sql.ident(c.field + '__bad')} IS NULL"
     return (
         f"SELECT DISTINCT '{c.source}' AS source, '{c.chk}' AS chk, {c.value} AS raw_v, {v} AS v, {b} AS b "
         f"FROM {rel} WHERE {where}"

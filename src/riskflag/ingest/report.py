@@ -11,16 +11,15 @@ from __future__ import annotations
 import csv
 import html
 import json
-import os
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
-from riskflag.contracts.contract import load_contract
-from riskflag.ingest.validate import RunResult
+from riskflag.contracts import load_contract
+from riskflag.core import files
 from riskflag.core.safe import spreadsheet_safe
+from riskflag.ingest.validate import RunResult
 
 SAMPLE = 25
 
@@ -76,26 +75,13 @@ def _json_default(o: object) -> str:
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, run: RunResult, folder: Path) -> dict[str, Path]:
-    """Write validation.json, validation.html, quarantine.csv and manifest.json atomically: into
-    a .partial folder renamed into place, so a reader never sees half a report."""
-    tmp = folder.with_name(folder.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    """Write validation.json, validation.html, quarantine.csv and manifest.json atomically and
+    owner-only (quarantined values are personal data), so a reader never sees half a report."""
     sample = quarantine_rows(con, run)
     doc = run.to_dict() | {
         "quarantine_sample": sample,
         "values_masked": "direct identifiers show first character and length",
     }
-    (tmp / "validation.json").write_text(json.dumps(doc, indent=2, default=_json_default), encoding="utf-8")
-    (tmp / "validation.html").write_text(render_html(run, sample), encoding="utf-8")
-    with open(tmp / "quarantine.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["source", "file", "row", "field", "rule", "value"])
-        for r in quarantine_rows(con, run, limit=None):
-            w.writerow(
-                [spreadsheet_safe(str(r[k])) for k in ("source", "file", "row", "field", "rule", "value")]
-            )
     manifest = {
         "run_id": run.run_id,
         "stage": "validate",
@@ -107,10 +93,22 @@ def write_reports(con: duckdb.DuckDBPyConnection, run: RunResult, folder: Path) 
         "outputs": ["validation.json", "validation.html", "quarantine.csv"],
         "contracts": {s.source: s.contract_version for s in run.sources},
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+
+    def write(tmp: Path) -> None:
+        (tmp / "validation.json").write_text(
+            json.dumps(doc, indent=2, default=_json_default), encoding="utf-8"
+        )
+        (tmp / "validation.html").write_text(render_html(run, sample), encoding="utf-8")
+        with open(tmp / "quarantine.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["source", "file", "row", "field", "rule", "value"])
+            for r in quarantine_rows(con, run, limit=None):
+                w.writerow(
+                    [spreadsheet_safe(str(r[k])) for k in ("source", "file", "row", "field", "rule", "value")]
+                )
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+    files.folder(folder.parent, folder.name, write)
     return {k: folder / k for k in ("validation.json", "validation.html", "quarantine.csv", "manifest.json")}
 
 

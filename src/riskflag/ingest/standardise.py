@@ -13,20 +13,13 @@ from __future__ import annotations
 import difflib
 
 from riskflag.config import SourceConfig
-from riskflag.contracts.contract import Contract, Field
+from riskflag.contracts import Contract, Field
+from riskflag.core import sql
 from riskflag.ingest.problems import DeliveryStop
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%b-%Y", "%d %b %Y", "%d.%m.%Y", "%Y-%m-%d %H:%M:%S")
 TRUE = ("true", "t", "y", "yes", "1")
 FALSE = ("false", "f", "n", "no", "0")
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def check_columns(
@@ -69,14 +62,16 @@ def stage_select(source_columns: dict[str, str], contract: Contract, rel: str) -
     parts = []
     for f in contract.fields:
         col = source_columns.get(f.name)
-        parts.append(f"{ident(col)} AS {ident(f.name)}" if col else f"NULL::VARCHAR AS {ident(f.name)}")
+        parts.append(
+            f"{sql.ident(col)} AS {sql.ident(f.name)}" if col else f"NULL::VARCHAR AS {sql.ident(f.name)}"
+        )
     return f"SELECT {', '.join(parts)}, _row FROM {rel}"
 
 
 def _mapped(r: str, codes: dict[str, str]) -> tuple[str, str]:
-    whens = " ".join(f"WHEN {r} = {lit(k)} THEN {lit(v)}" for k, v in codes.items() if k != "")
-    blank = lit(codes[""]) if "" in codes else "NULL"
-    keys = ", ".join(lit(k) for k in codes if k != "") or "''"
+    whens = " ".join(f"WHEN {r} = {sql.string(k)} THEN {sql.string(v)}" for k, v in codes.items() if k != "")
+    blank = sql.string(codes[""]) if "" in codes else "NULL"
+    keys = ", ".join(sql.string(k) for k in codes if k != "") or "''"
     clean = f"CASE WHEN {r} IS NULL THEN {blank} {whens} END"
     bad = f"CASE WHEN {r} IS NOT NULL AND {r} NOT IN ({keys}) THEN 'unmapped_code' END"
     return clean, bad
@@ -94,7 +89,7 @@ def _clean(f: Field, r: str, date_format: str | None) -> tuple[str, str | None]:
     if t == "date":
         formats = [date_format] if date_format else []
         formats += [x for x in DATE_FORMATS if x not in formats]
-        fmts = ", ".join(lit(x) for x in formats)
+        fmts = ", ".join(sql.string(x) for x in formats)
         v = f"CAST(try_strptime({r}, [{fmts}]) AS DATE)"
         return v, "unparseable_date"
     if t == "number":
@@ -105,7 +100,7 @@ def _clean(f: Field, r: str, date_format: str | None) -> tuple[str, str | None]:
     if t == "integer":
         return f"TRY_CAST(regexp_replace({r}, '\\.0+$', '') AS BIGINT)", "not_an_integer"
     if t == "boolean":
-        yes, no = ", ".join(map(lit, TRUE)), ", ".join(map(lit, FALSE))
+        yes, no = ", ".join(map(sql.string, TRUE)), ", ".join(map(sql.string, FALSE))
         v = f"CASE WHEN lower({r}) IN ({yes}) THEN true WHEN lower({r}) IN ({no}) THEN false END"
         return v, "not_a_boolean"
     kind = f.standardise
@@ -150,7 +145,8 @@ def dictionary_select(f: Field, sc: SourceConfig, rel: str) -> str:
     rule_sql = ("coalesce(" + ", ".join(bad) + ")") if bad else "NULL::VARCHAR"
     kept = "CASE WHEN raw IS DISTINCT FROM CAST(v AS VARCHAR) THEN raw END"
     return (
-        f"SELECT k, v AS {ident(n)}, {kept} AS {ident(n + '__raw')}, {rule_sql} AS {ident(n + '__bad')} "
+        f"SELECT k, v AS {sql.ident(n)}, {kept} AS {sql.ident(n + '__raw')}, "
+        f"{rule_sql} AS {sql.ident(n + '__bad')} "
         f"FROM (SELECT k, t, raw, src, {clean} AS v FROM "
         f"(SELECT k, t, raw, {src} AS src FROM "
         f"(SELECT k, {raw} AS raw, NULLIF(trim(k), '') AS t FROM {rel})))"
@@ -160,13 +156,13 @@ def dictionary_select(f: Field, sc: SourceConfig, rel: str) -> str:
 def row_hash(contract: Contract, file: str) -> str:
     """A hash of a staged row's fields and its file, computed once as it is staged, so that
     finding repeated rows groups one number per row instead of hashing every field again."""
-    return f"hash({', '.join(ident(f.name) for f in contract.fields)}, {lit(file)})"
+    return f"hash({', '.join(sql.ident(f.name) for f in contract.fields)}, {sql.string(file)})"
 
 
 def duplicates_select(contract: Contract, rel: str) -> str:
     """Rows that repeat an earlier row of the same delivery, field for field. Rows are grouped
     by their hash (`_h`) first; only rows whose hash repeats are compared exactly."""
-    cols = ", ".join(ident(f.name) for f in contract.fields)
+    cols = ", ".join(sql.ident(f.name) for f in contract.fields)
     return (
         f"WITH rep AS (SELECT _h FROM {rel} GROUP BY _h HAVING count(*) > 1), "
         f"cand AS (SELECT * FROM {rel} s SEMI JOIN rep ON rep._h = s._h) "

@@ -22,17 +22,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from riskflag.config import SOURCE_NAMES, CouncilConfig, SourceConfig
-from riskflag.contracts.contract import Contract, load_contract
-from riskflag.contracts.suite import (
+from riskflag.contracts import (
     PAD,
     VID,
     Check,
+    Contract,
     SuiteBuilder,
+    load_contract,
     member_select,
     pair_rule,
     preload,
     run_suite,
 )
+from riskflag.core import sql
 from riskflag.errors import ConfigError
 from riskflag.ingest import readers
 from riskflag.ingest import standardise as st
@@ -198,9 +200,9 @@ class SourceRun:
         that every one of those values parsed."""
         joins, ok = [], []
         for i, name in enumerate(fields):
-            n, d = st.ident(name), self.dicts[name]
+            n, d = sql.ident(name), self.dicts[name]
             joins.append(f"JOIN {d} d{i} ON d{i}.k = coalesce(s.{n}, '')")
-            ok.append(f"d{i}.{st.ident(name + '__bad')} IS NULL")
+            ok.append(f"d{i}.{sql.ident(name + '__bad')} IS NULL")
         return " ".join(joins), " AND ".join(ok)
 
     def values(self, c: Check) -> str:
@@ -209,10 +211,10 @@ class SourceRun:
         if c.bound is None:
             return self.dicts[c.field]
         fields = [c.field] + ([] if c.bound == "_delivered_on" else [c.bound.strip('"')])
-        keys = ", ".join(f"coalesce({st.ident(f)}, '') AS {st.ident(f)}" for f in fields)
+        keys = ", ".join(f"coalesce({sql.ident(f)}, '') AS {sql.ident(f)}" for f in fields)
         extra = ", _delivered_on" if c.bound == "_delivered_on" else ""
         joins, ok = self._joined(fields)
-        picked = ", ".join(f"d{i}.{st.ident(f)}" for i, f in enumerate(fields))
+        picked = ", ".join(f"d{i}.{sql.ident(f)}" for i, f in enumerate(fields))
         pairs = f"(SELECT DISTINCT {keys}{extra} FROM {self.staging})"
         return f"(SELECT {picked}{extra} FROM {pairs} s {joins} WHERE {ok})"
 
@@ -221,7 +223,7 @@ class SourceRun:
         fields = [c.field] + ([] if c.bound in (None, "_delivered_on") else [c.bound.strip('"')])
         joins, ok = self._joined(fields)
         picked = ", ".join(
-            f"d{i}.{st.ident(f)}, NULLIF(d{i}.k, '') AS {st.ident(f + '__sent')}"
+            f"d{i}.{sql.ident(f)}, NULLIF(d{i}.k, '') AS {sql.ident(f + '__sent')}"
             for i, f in enumerate(fields)
         )
         return f"(SELECT s._file, s._row, s._delivered_on, {picked} FROM {self.staging} s {joins} WHERE {ok})"
@@ -240,9 +242,9 @@ class SourceRun:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self.staging} {self._stage_columns()}")
         for f in self.contract.fields:
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {self.dicts[f.name]} (k VARCHAR, {st.ident(f.name)} "
-                f"{SQL_TYPES[f.logical_type]}, {st.ident(f.name + '__raw')} VARCHAR, "
-                f"{st.ident(f.name + '__bad')} VARCHAR)"
+                f"CREATE OR REPLACE TEMP TABLE {self.dicts[f.name]} (k VARCHAR, {sql.ident(f.name)} "
+                f"{SQL_TYPES[f.logical_type]}, {sql.ident(f.name + '__raw')} VARCHAR, "
+                f"{sql.ident(f.name + '__bad')} VARCHAR)"
             )
         for d in discover(self.cfg, self.source, self.as_of):
             size, mtime = _file_facts(d)
@@ -369,7 +371,7 @@ class SourceRun:
     def _stage_columns(self) -> str:
         # explicit columns: a table made by CREATE TABLE AS ... LIMIT 0 inside a transaction
         # reads back empty after a large Arrow insert (DuckDB 2.0; tested by test_large_delivery)
-        cols = ", ".join(f"{st.ident(f.name)} VARCHAR" for f in self.contract.fields)
+        cols = ", ".join(f"{sql.ident(f.name)} VARCHAR" for f in self.contract.fields)
         return f"({cols}, _row BIGINT, _file VARCHAR, _delivered_on DATE, _h UBIGINT)"
 
     def _stage(self, res: DeliveryResult, raw: readers.Raw) -> None:
@@ -383,7 +385,7 @@ class SourceRun:
         # stays alive until the commit, so every source's whole history would stay in memory
         select = st.stage_select(self.sc.columns, self.contract, "delivery")
         dated = (
-            f"SELECT *, {st.lit(res.name)} AS _file, DATE '{res.delivered_on.isoformat()}' AS _delivered_on, "
+            f"SELECT *, {sql.string(res.name)} AS _file, {sql.day(res.delivered_on)} AS _delivered_on, "
             f"{st.row_hash(self.contract, res.name)} AS _h"
         )
         # in slices, each freed once staged, so that Arrow and DuckDB never both hold a large history
@@ -403,7 +405,7 @@ class SourceRun:
         and rows that repeat an earlier row of their delivery, to the quarantine."""
         con = self.con
         for f in self.contract.fields:
-            d, n, bad = self.dicts[f.name], st.ident(f.name), st.ident(f.name + "__bad")
+            d, n, bad = self.dicts[f.name], sql.ident(f.name), sql.ident(f.name + "__bad")
             texts = f"(SELECT DISTINCT coalesce({n}, '') AS k FROM {self.staging})"
             con.execute(f"INSERT INTO {d} {st.dictionary_select(f, self.sc, texts)}")
             con.execute(
@@ -426,9 +428,9 @@ class SourceRun:
             return
         joins, _ = self._joined([f.name for f in self.contract.fields])
         cols = [
-            f"d{i}.{st.ident(f.name + x)}" for i, f in enumerate(self.contract.fields) for x in ("", "__raw")
+            f"d{i}.{sql.ident(f.name + x)}" for i, f in enumerate(self.contract.fields) for x in ("", "__raw")
         ]
-        names = ", ".join(st.ident(c) for c in history_columns(self.contract))
+        names = ", ".join(sql.ident(c) for c in history_columns(self.contract))
         con.execute(f"DELETE FROM {table} WHERE _file IN (SELECT unnest(?))", [accepted])
         con.execute(
             f"INSERT INTO {table} ({names}) SELECT {', '.join(cols)}, s._file, s._row, s._delivered_on, ?, ? "
@@ -468,7 +470,7 @@ class SourceRun:
                 ],
             )
         if any(r.rows_quarantined for r in self.result.deliveries):
-            dated = ", ".join(f"({st.lit(r.name)}, DATE '{r.delivered_on.isoformat()}')" for r in self.staged)
+            dated = ", ".join(f"({sql.string(r.name)}, {sql.day(r.delivered_on)})" for r in self.staged)
             self.con.execute(
                 "INSERT INTO quarantine SELECT ?, q.source, q.name, s.delivered_on, q.row, q.field, q.rule, "
                 f"q.value FROM q JOIN (VALUES {dated}) s(name, delivered_on) "
@@ -583,14 +585,14 @@ def expect(con: duckdb.DuckDBPyConnection, runs: list[SourceRun]) -> None:
                 continue
             rule = g.rule or pair_rule(c)
             f = c.field
-            sent = st.ident(f + "__sent")
+            sent = sql.ident(f + "__sent")
             if c.bound is None:
                 shown = sent
             elif c.bound == "_delivered_on":
                 shown = f"{sent} || ' is after the delivery date ' || strftime(_delivered_on, '%Y-%m-%d')"
             else:
                 other = c.chk.split("|", 1)[1]
-                shown = f"{sent} || ' is after {other} ' || {st.ident(other + '__sent')}"
+                shown = f"{sent} || ' is after {other} ' || {sql.ident(other + '__sent')}"
             con.execute(
                 f"INSERT INTO q SELECT DISTINCT ?, x._file, x._row, ?, ?, x.shown FROM "
                 f"(SELECT _file, _row, {c.value} AS v, {c.bound or 'NULL::DATE'} AS b, {shown} AS shown "

@@ -13,7 +13,6 @@ The text as sent is `coalesce("<field>__raw", CAST("<field>" AS VARCHAR))`.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,8 +21,9 @@ from pathlib import Path
 
 import duckdb
 
-from riskflag.contracts.contract import Contract, load_contract
-from riskflag.errors import UserError
+from riskflag.contracts import Contract, load_contract
+from riskflag.core import files, sql
+from riskflag.core.lock import exclusive
 
 SQL_TYPES = {
     "string": "VARCHAR",
@@ -70,29 +70,20 @@ def history_columns(contract: Contract) -> dict[str, str]:
 
 @contextmanager
 def open_warehouse(path: Path, memory_limit: str = "2GB") -> Iterator[duckdb.DuckDBPyConnection]:
-    """One writer at a time: a kernel lock (released even on SIGKILL) guards the file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 - held for the context's life
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise UserError(
-            f"{path}: another riskflag run is writing this warehouse; try again when it ends"
-        ) from None
-    try:
+    """One writer at a time: a kernel lock (released even on SIGKILL) guards the file. The
+    warehouse holds personal data, so it and its folder are owner-only whatever the umask."""
+    files.private_dir(path.parent)
+    with exclusive(path.with_suffix(".lock"), f"another riskflag run writing {path.name}"):
         con = duckdb.connect(str(path))
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute(f"SET temp_directory = '{path.parent / (path.name + '.tmp')}'")
-        con.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
-        con.execute(SCHEMA)
         try:
+            files.make_private(path)
+            con.execute(f"SET memory_limit = {sql.string(memory_limit)}")
+            con.execute(f"SET temp_directory = {sql.path(path.parent / (path.name + '.tmp'))}")
+            con.execute(f"SET threads = {sql.integer(max(1, os.cpu_count() or 1))}")
+            con.execute(SCHEMA)
             yield con
         finally:
             con.close()
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -121,7 +112,7 @@ def known_at_sql(contract: Contract, as_of: date) -> str:
     """What the council knew on as_of: every row delivered by then, and for a keyed record
     (a case, an account's monthly balance) only its latest version delivered by then."""
     table = history_table(contract.name)
-    cutoff = f"DATE '{as_of.isoformat()}'"
+    cutoff = sql.day(as_of)
     if not contract.key:
         return f"SELECT * FROM {table} WHERE _delivered_on <= {cutoff}"
     part = ", ".join(f'"{k}"' for k in contract.key)
