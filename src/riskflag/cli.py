@@ -11,7 +11,7 @@ import re
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,10 @@ from rich.table import Table
 
 from riskflag import __version__
 from riskflag.errors import UserError
+
+if TYPE_CHECKING:
+    from riskflag.config import CouncilConfig
+    from riskflag.ingest import RunResult
 
 app = typer.Typer(
     name="riskflag",
@@ -102,7 +106,7 @@ def _writable(out_dir: Path) -> None:
 def _synthesise(
     out_dir: Path, households: int, months: int, seed: int, start: str, advice_from_threats: bool = False
 ) -> dict:
-    from riskflag.synth.run import synthesise
+    from riskflag.synth import synthesise
 
     _writable(out_dir)
     with _progress() as bar:
@@ -146,43 +150,9 @@ def demo(
     config: Annotated[Path, typer.Option(help="The demo council's config.")] = Path("configs/council.yaml"),
 ) -> None:
     """Run the main job end to end on the synthetic council and say where to look."""
-    from riskflag.config import load_config
+    from riskflag.jobs import demo as job
 
-    council = out_dir / "council"
-    manifest = council / "synth_manifest.json"
-    if manifest.is_file() and _same_demo(manifest, households, seed):
-        import json
-
-        out.print(f"Synthetic council already built at [bold]{council}[/] (delete it to rebuild).")
-        summary = json.loads((council / "truth" / "summary.json").read_text())
-        _print_synth({**summary, "out": str(council)})
-    else:
-        _print_synth(_synthesise(council, households, 60, seed, "2021-11"))
-    cfg = load_config(config)
-    cfg = cfg.model_copy(
-        update={
-            "data_folder": (council / "extracts").resolve(),
-            "output_folder": (out_dir / "runs").resolve(),
-        }
-    )
-    cfg._path = config
-    out.print(f"Council config: {config} ({cfg.council.name}; {len(cfg.sources)} sources mapped)")
-    as_of = _last_delivery(manifest)
-    run = _validate(cfg, as_of)
-    if run.status == "stopped":
-        raise typer.Exit(1)
-    _link_train(cfg, as_of)
-    _link_run(cfg, as_of)
-    _evaluate_linkage(cfg, council / "truth")
-    _link_replay(cfg, as_of)
-    _train(cfg, as_of)
-    promoted = _promote(cfg)
-    _evaluate_model(cfg, council / "truth")
-    if not promoted:
-        raise UserError(
-            "the demo's model did not pass the promotion gates (reasons above): no champion, no list"
-        )
-    res = _nightly(cfg, as_of)
+    res = job.run(out_dir, households, seed, config, _demo_steps())
     first = next(iter(res.lists.values()))
     out.print(
         f"Done: synthesise, validate, link, train, promote, nightly. Open the first team's list in a "
@@ -190,15 +160,26 @@ def demo(
     )
 
 
-def _last_delivery(manifest: Path) -> date:
-    """The synthetic council's final day: the end of its last simulated month."""
-    import json
+def _demo_steps() -> Any:
+    from riskflag.jobs import demo
 
-    args = json.loads(manifest.read_text())["arguments"]
-    year, month = map(int, args["start"].split("-"))
-    month += args["months"]
-    first_after = date(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
-    return date.fromordinal(first_after.toordinal() - 1)
+    def synthesise(out_dir: Path, households: int, months: int, seed: int, start: str) -> None:
+        _print_synth(_synthesise(out_dir, households, months, seed, start))
+
+    def reuse(council: Path) -> None:
+        import json
+
+        out.print(f"Synthetic council already built at [bold]{council}[/] (delete it to rebuild).")
+        summary = json.loads((council / "truth" / "summary.json").read_text(encoding="utf-8"))
+        _print_synth({**summary, "out": str(council)})
+
+    def configured(path: Path, cfg: CouncilConfig) -> None:
+        out.print(f"Council config: {path} ({cfg.council.name}; {len(cfg.sources)} sources mapped)")
+
+    return demo.Steps(
+        synthesise, reuse, configured, _validate, _link_train, _link_run, _evaluate_linkage,
+        _link_replay, _train, _promote, _evaluate_model, _nightly,
+    )  # fmt: skip
 
 
 def _as_of(value: str | None) -> date:
@@ -230,8 +211,8 @@ def validate_cmd(
     raise typer.Exit(1 if run.status == "stopped" else 0)
 
 
-def _validate(cfg, as_of: date):
-    from riskflag.ingest.pipeline import validate_council
+def _validate(cfg: CouncilConfig, as_of: date) -> RunResult:
+    from riskflag.ingest import validate_council
 
     with _progress() as bar:
         task = bar.add_task("Validating", total=None)
@@ -242,7 +223,7 @@ def _validate(cfg, as_of: date):
     return run
 
 
-def _print_validation(run, paths: dict[str, Path]) -> None:
+def _print_validation(run: RunResult, paths: dict[str, Path]) -> None:
     t = Table(title=f"Validation as of {run.as_of.isoformat()}: {run.status.upper()}")
     for col in ("source", "status", "new", "rows read", "accepted", "quarantined", "held", "top rule"):
         numeric = col in ("new", "rows read", "accepted", "quarantined", "held")
@@ -291,8 +272,8 @@ def link_train(config: ConfigOpt = Path("configs/council.yaml"), as_of: AsOfOpt 
     _link_train(load_config(config), _as_of(as_of))
 
 
-def _link_train(cfg, as_of: date):
-    from riskflag.linkage.pipeline import train_council
+def _link_train(cfg: CouncilConfig, as_of: date) -> Any:
+    from riskflag.linkage import train_council
 
     with _progress() as bar:
         task = bar.add_task("Training", total=None)
@@ -325,8 +306,8 @@ def link_run(
     _link_run(load_config(config), _as_of(as_of), model, full)
 
 
-def _link_run(cfg, as_of: date, model: Path | None = None, full: bool = False):
-    from riskflag.linkage.pipeline import link_council
+def _link_run(cfg: CouncilConfig, as_of: date, model: Path | None = None, full: bool = False) -> Any:
+    from riskflag.linkage import link_council
 
     with _progress() as bar:
         task = bar.add_task("Linking", total=None)
@@ -354,7 +335,7 @@ def _link_run(cfg, as_of: date, model: Path | None = None, full: bool = False):
             f"{s.household_ids_kept:,}; {s.household_merges} / {s.household_splits}",
         ),
     ]:
-        t.add_row(label, f"{n:,}" if isinstance(n, int) else n)
+        t.add_row(label, f"{n:,}" if isinstance(n, int) else str(n))
     out.print(t)
     out.print(f"Largest people (identities each): {s.largest_clusters}")
     out.print(f"Diagnostics: [bold]{s.outputs['linkage.json']}[/]; review: {s.outputs['review.csv']}")
@@ -378,14 +359,13 @@ def link_replay(
     _link_replay(load_config(config), _as_of(as_of), model)
 
 
-def _link_replay(cfg, as_of: date, model: Path | None = None):
-    from riskflag.linkage.pipeline import replay_council
-    from riskflag.modeling.train import training_dates
+def _link_replay(cfg: CouncilConfig, as_of: date, model: Path | None = None) -> dict[str, Any]:
+    from riskflag.jobs import replay
 
-    dates = sorted({d for d in training_dates(cfg, as_of) if d < as_of} | {as_of})
+    dates = replay.replay_dates(cfg, as_of)
     with _progress() as bar:
         task = bar.add_task("Replaying", total=len(dates))
-        done = []
+        done: list[date] = []
 
         def step(day: date) -> None:
             if done:
@@ -393,7 +373,7 @@ def _link_replay(cfg, as_of: date, model: Path | None = None):
             done.append(day)
             bar.update(task, description=f"linking as known on {day}")
 
-        doc = replay_council(cfg, dates, model, progress=step)
+        doc = replay.replay(cfg, as_of, model, progress=step)
         bar.advance(task)
     runs = doc["runs"]
     out.print(
@@ -417,7 +397,7 @@ def link_review(
 
     Decisions become must-link or cannot-link overrides that every later link run honours."""
     from riskflag.config import load_config
-    from riskflag.linkage.overrides import apply_review, read_overrides
+    from riskflag.linkage import apply_review, read_overrides
 
     cfg = load_config(config)
     path = cfg.linkage.overrides_path(cfg)
@@ -453,17 +433,11 @@ def evaluate_linkage_cmd(
     _evaluate_linkage(load_config(config), truth)
 
 
-def _evaluate_linkage(cfg, truth: Path) -> dict:
-    import json
-
-    from riskflag.ingest.warehouse import open_warehouse
-    from riskflag.linkage.evaluate import evaluate_linkage
+def _evaluate_linkage(cfg: CouncilConfig, truth: Path) -> dict:
+    from riskflag.jobs import evaluation
 
     lk = cfg.linkage
-    # only pairs above the lower of the review floor and the threshold are kept: nothing below
-    thresholds = tuple(sorted({lk.review_band[0], lk.cluster_at, 0.9, 0.95, 0.99}))
-    with open_warehouse(cfg.warehouse) as con:
-        res = evaluate_linkage(con, truth, thresholds)
+    res, written = evaluation.linkage(cfg, truth)
     t = Table(title=f"Person linkage against the truth (linking at {lk.cluster_at}: marked *)")
     for col in ("threshold", "over", "pair precision", "pair recall", "F1", "B3 precision", "B3 recall"):
         t.add_column(col, justify="right", min_width=10 if col == "over" else None)
@@ -494,9 +468,7 @@ def _evaluate_linkage(cfg, truth: Path) -> dict:
         f"matched to their UPRN; {a['out_of_borough_matched']:.2%} of {a['records_out_of_borough']:,} "
         "out-of-borough records matched to anything"
     )
-    folder = cfg.output_folder
-    (folder / "linkage_evaluation.json").write_text(json.dumps(res, indent=2), encoding="utf-8")
-    out.print(f"Written: [bold]{folder / 'linkage_evaluation.json'}[/]")
+    out.print(f"Written: [bold]{written}[/]")
     return res
 
 
@@ -516,8 +488,8 @@ def train_cmd(
     _train(load_config(config), _as_of(as_of))
 
 
-def _train(cfg, as_of: date):
-    from riskflag.modeling.pipeline import train_and_register
+def _train(cfg: CouncilConfig, as_of: date) -> Any:
+    from riskflag.modeling import train_and_register
 
     with _progress() as bar:
         task = bar.add_task("Training", total=None)
@@ -542,7 +514,7 @@ def _train(cfg, as_of: date):
     return run
 
 
-def _print_evaluation(evaluation: dict, cfg, title: str) -> None:
+def _print_evaluation(evaluation: dict, cfg: CouncilConfig, title: str) -> None:
     t = Table(title=title)
     capacity = sum(team.capacity for team in cfg.teams)
     for col in ("score", "AUC", "avg precision", "Brier", "obs/exp", "cal. slope",
@@ -583,8 +555,8 @@ def promote_cmd(
     raise typer.Exit(0 if ok else 1)
 
 
-def _promote(cfg, version: str | None = None) -> bool:
-    from riskflag.modeling.registry import promote
+def _promote(cfg: CouncilConfig, version: str | None = None) -> bool:
+    from riskflag.modeling import promote
 
     d = promote(cfg, version, date.today())
     if d.promoted:
@@ -612,14 +584,12 @@ def evaluate_model_cmd(
     _evaluate_model(load_config(config), truth, version)
 
 
-def _evaluate_model(cfg, truth: Path, version: str | None = None) -> dict:
-    import json
-
-    from riskflag.modeling.oracle import evaluate_against_truth
+def _evaluate_model(cfg: CouncilConfig, truth: Path, version: str | None = None) -> dict:
+    from riskflag.jobs import evaluation
 
     with _progress() as bar:
         bar.add_task("Scoring the evaluation period and the oracle", total=None)
-        res = evaluate_against_truth(cfg, truth, version)
+        res, written = evaluation.model(cfg, truth, version)
     _print_evaluation(
         {"model": res["model"], "oracle": res["oracle"]},
         cfg,
@@ -648,9 +618,7 @@ def _evaluate_model(cfg, truth: Path, version: str | None = None) -> dict:
             else "no group large enough to judge"
         )
         out.print(f"Fairness with {label} (coverage {cov}): {worst}.")
-    path = cfg.output_folder / f"model_evaluation_v{res['version']}.json"
-    path.write_text(json.dumps(res, indent=2, default=str), encoding="utf-8")
-    out.print(f"Written: [bold]{path}[/]")
+    out.print(f"Written: [bold]{written}[/]")
     return res
 
 
@@ -674,8 +642,8 @@ def nightly_cmd(
     _nightly(load_config(config), _as_of(as_of))
 
 
-def _nightly(cfg, as_of: date):
-    from riskflag.scoring.pipeline import nightly, root
+def _nightly(cfg: CouncilConfig, as_of: date) -> Any:
+    from riskflag.scoring import nightly, root
 
     try:
         with _progress() as bar:
@@ -721,7 +689,7 @@ def subject_access_cmd(
     """Everything riskflag has produced about a person or household (scores, flags, reasons,
     model versions) and the source records behind it, for a subject access request or an appeal."""
     from riskflag.config import load_config
-    from riskflag.scoring.subject_access import export
+    from riskflag.scoring import export
 
     if (person is None) == (household is None):
         raise UserError("give exactly one of --person or --household")
@@ -729,14 +697,6 @@ def subject_access_cmd(
     path, summary = export(cfg, person=person, dob=dob, household=household, out=out_file)
     out.print(summary, highlight=False)
     out.print(f"Written: [bold]{path}[/] (OFFICIAL-SENSITIVE: it holds personal data)")
-
-
-def _same_demo(manifest: Path, households: int, seed: int) -> bool:
-    import json
-
-    args = json.loads(manifest.read_text()).get("arguments", {})
-    same = args.get("households") == households and args.get("seed") == seed
-    return same and not args.get("advice_from_threats", False)
 
 
 def main() -> None:

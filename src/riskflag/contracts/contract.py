@@ -112,6 +112,17 @@ def load_contract(name: str, folder: Path | None = None) -> Contract:
     except (ValidationError, ValueError) as exc:
         raise ConfigError(f"{path}: not a valid ODCS contract ({str(exc).splitlines()[0]})") from None
     custom = {p.property: p.value for p in doc.customProperties or []}
+    absent = [k for k, v in (("name", doc.name), ("version", doc.version), ("schema", doc.schema_)) if not v]
+    absent += [
+        k for k in ("deliveryKind", "criticalToScoring", "freshnessLimitDays") if custom.get(k) is None
+    ]
+    if absent or not doc.schema_:
+        raise ConfigError(f"{path}: the contract does not give {', '.join(absent)}")
+    if custom["deliveryKind"] not in ("full_snapshot", "delta", "current_state"):
+        raise ConfigError(
+            f"{path}: deliveryKind {custom['deliveryKind']!r} is not one of "
+            "full_snapshot, delta, current_state"
+        )
     fields = tuple(_field(p) for p in doc.schema_[0].properties or [])
     names = {f.name for f in fields}
     for f in fields:
@@ -122,7 +133,7 @@ def load_contract(name: str, folder: Path | None = None) -> Contract:
         version=doc.version,
         delivery_kind=custom["deliveryKind"],
         critical=bool(custom["criticalToScoring"]),
-        freshness_days=int(custom["freshnessLimitDays"]),
+        freshness_days=int(str(custom["freshnessLimitDays"])),
         known_date_field=custom.get("knownDateField"),
         fields=fields,
     )

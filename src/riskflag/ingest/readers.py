@@ -91,6 +91,46 @@ def _header(first: bytes, codec: str, delimiter: str) -> list[str]:
 
 
 def read_csv(path: Path, sc: SourceConfig) -> Raw:
+    names, notes = _check_csv(path, sc)
+    table, bad = _parse(path, names, sc, binary=False)
+    enc: list[Reject] = []
+    if table is None:  # bytes that are not valid in the declared encoding
+        table, bad = _parse(path, names, sc, binary=True)
+        assert table is not None
+        table, enc = _bad_bytes(table, names)
+    if bad and any(r.number is None for r in bad):
+        _, bad = _parse(path, names, sc, binary=False, threads=False)
+    rows_all = table.num_rows + len(bad)
+    bad_rows = np.array(sorted(r.number - 1 for r in bad), dtype=np.int64)
+    rows = np.setdiff1d(np.arange(1, rows_all + 1, dtype=np.int64), bad_rows, assume_unique=True)
+    rejects = [
+        Reject(
+            int(r.number - 1),
+            "",
+            "wrong_field_count",
+            f"{r.actual_columns} fields where the header has {r.expected_columns}: {r.text[:120]}",
+        )
+        for r in sorted(bad, key=lambda r: r.number)
+    ]
+    if enc:
+        positions = sorted({x.row for x in enc})
+        if len(positions) > max(1, ENCODING_SHARE * rows_all):
+            first = enc[0]
+            raise DeliveryStop(
+                "wrong_encoding",
+                f"{len(positions)} of {rows_all} rows hold bytes that are not {sc.encoding} (first: row "
+                f"{rows[first.row]}, column {first.field}); is the file Windows-1252? Check the encoding",
+            )
+        rejects += [Reject(int(rows[x.row]), x.field, x.rule, x.value) for x in enc]
+        keep = np.ones(table.num_rows, bool)
+        keep[positions] = False
+        table, rows = table.filter(pa.array(keep)), rows[keep]
+    return Raw(_numbered(table, rows), rows_all, rejects, notes)
+
+
+def _check_csv(path: Path, sc: SourceConfig) -> tuple[list[str], list[str]]:
+    """Stop a file that is not the CSV the config describes (empty, binary, wrong encoding or
+    delimiter, no or duplicated header, cut off); return its column names and notes."""
     size = path.stat().st_size
     if size == 0:
         raise DeliveryStop("empty_file", "the file is empty (0 bytes); ask the system owner to send it again")
@@ -143,40 +183,7 @@ def read_csv(path: Path, sc: SourceConfig) -> Raw:
                 "truncated_file",
                 "the file ends part-way through a row: the extract was cut off; ask for it again",
             )
-    table, bad = _parse(path, names, sc, binary=False)
-    enc: list[Reject] = []
-    if table is None:  # bytes that are not valid in the declared encoding
-        table, bad = _parse(path, names, sc, binary=True)
-        assert table is not None
-        table, enc = _bad_bytes(table, names)
-    if bad and any(r.number is None for r in bad):
-        _, bad = _parse(path, names, sc, binary=False, threads=False)
-    rows_all = table.num_rows + len(bad)
-    bad_rows = np.array(sorted(r.number - 1 for r in bad), dtype=np.int64)
-    rows = np.setdiff1d(np.arange(1, rows_all + 1, dtype=np.int64), bad_rows, assume_unique=True)
-    rejects = [
-        Reject(
-            int(r.number - 1),
-            "",
-            "wrong_field_count",
-            f"{r.actual_columns} fields where the header has {r.expected_columns}: {r.text[:120]}",
-        )
-        for r in sorted(bad, key=lambda r: r.number)
-    ]
-    if enc:
-        positions = sorted({x.row for x in enc})
-        if len(positions) > max(1, ENCODING_SHARE * rows_all):
-            first = enc[0]
-            raise DeliveryStop(
-                "wrong_encoding",
-                f"{len(positions)} of {rows_all} rows hold bytes that are not {sc.encoding} (first: row "
-                f"{rows[first.row]}, column {first.field}); is the file Windows-1252? Check the encoding",
-            )
-        rejects += [Reject(int(rows[x.row]), x.field, x.rule, x.value) for x in enc]
-        keep = np.ones(table.num_rows, bool)
-        keep[positions] = False
-        table, rows = table.filter(pa.array(keep)), rows[keep]
-    return Raw(_numbered(table, rows), rows_all, rejects, notes)
+    return names, notes
 
 
 def _parse(

@@ -396,8 +396,10 @@ class SourceRun:
                 part.append(batches.pop(0))
                 rows += part[-1].num_rows
             rel = con.from_arrow(pa.Table.from_batches(part, schema=raw.table.schema))
-            rel.query("delivery", f"{dated} FROM ({select})").insert_into(self.staging)
-            del rel, part
+            staged = rel.query("delivery", f"{dated} FROM ({select})")
+            assert staged is not None  # a SELECT always gives a relation
+            staged.insert_into(self.staging)
+            del rel, staged, part
             pa.default_memory_pool().release_unused()
 
     def _standardise(self) -> None:
