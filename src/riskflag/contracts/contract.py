@@ -129,8 +129,8 @@ def load_contract(name: str, folder: Path | None = None) -> Contract:
         if f.not_after_field and f.not_after_field not in names:
             raise ConfigError(f"{path}: {f.name}: not_after_field names unknown field {f.not_after_field!r}")
     return Contract(
-        name=doc.name,
-        version=doc.version,
+        name=str(doc.name),
+        version=str(doc.version),
         delivery_kind=custom["deliveryKind"],
         critical=bool(custom["criticalToScoring"]),
         freshness_days=int(str(custom["freshnessLimitDays"])),
