@@ -52,7 +52,7 @@ lint: $(STAMP)
 	@$(BIN)/mypy
 
 lock:
-	@$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^riskflag' > requirements.lock
+	@$(BIN)/python -m pip freeze --all --exclude-editable --disable-pip-version-check | grep -v '^riskflag\|^pip==' > requirements.lock
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
