@@ -8,6 +8,7 @@ the file, the key and what was expected.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,11 @@ SOURCE_NAMES = (
     "objections",
     "contacts",
 )
+
+
+def shipped(*parts: str) -> Path:
+    """A file riskflag ships as package data (riskflag is installed unzipped, so it is on disk)."""
+    return Path(str(resources.files("riskflag").joinpath(*parts)))
 
 
 class Strict(BaseModel):
@@ -129,7 +135,7 @@ class LinkageConfig(Strict):
 
     def nicknames_path(self, cfg: CouncilConfig) -> Path:
         if self.nicknames is None:
-            return Path(__file__).resolve().parent / "linkage" / "nicknames.csv"
+            return shipped("linkage", "nicknames.csv")
         return self.nicknames if self.nicknames.is_absolute() else cfg.path.resolve().parent / self.nicknames
 
     def models_folder(self, cfg: CouncilConfig) -> Path:
@@ -205,8 +211,10 @@ class NightlyConfig(Strict):
     )
     reasons: int = Field(default=4, ge=1, le=10, description="reasons shown per flagged household")
     protective_factors: int = Field(default=2, ge=0, le=10)
-    reasons_file: Path = Field(
-        default=Path("reasons.yaml"), description="reason templates and support; relative to this file"
+    reasons_file: Path | None = Field(
+        default=None,
+        description="reason templates and support, relative to this file; default riskflag's own "
+        "(configs/reasons.yaml in a checkout)",
     )
     bands: Bands = Bands()
     drift_warn: float = Field(default=0.1, gt=0, description="population stability index that warns")
@@ -217,6 +225,8 @@ class NightlyConfig(Strict):
 
     def reasons_path(self, cfg: CouncilConfig) -> Path:
         f = self.reasons_file
+        if f is None:
+            return shipped("scoring", "reasons.yaml")
         return f if f.is_absolute() else cfg.path.resolve().parent / f
 
 
