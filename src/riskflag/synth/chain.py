@@ -520,7 +520,7 @@ class Chain:
         return np.asarray(idx), np.asarray(pr)
 
     def sample_young(self, z: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> dict:
-        n = z.shape[0]
+        n: int = z.shape[0]
         p = self.p
         return {
             "Z": z.astype(np.int8),

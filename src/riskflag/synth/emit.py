@@ -39,7 +39,7 @@ def _accounts(w: World, m: int) -> None:
         changed = np.flatnonzero(w.prop_primary >= 0)
     else:
         changed = w.prop_primary_changed
-    day = w.day_in_month(m, changed.size) if m >= 0 else None
+    day = w.day_in_month(m, changed.size)
     end_of_prev = int((w.month_start[m] - ch_epoch()).astype(int)) - 1
     evicted_props = set()
     for mm, props, ev in w.leaving:

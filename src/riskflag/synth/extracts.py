@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -129,7 +130,7 @@ class Out:
         self.keys.close()
 
 
-def days_to_str(days: np.ndarray, fmt: str) -> np.ndarray:
+def days_to_str(days: npt.ArrayLike, fmt: str) -> np.ndarray:
     """Days since 1970 as text; -1 (no such date) and NO_DATE (a missing birth date) are blank.
 
     Each distinct day is formatted once: extracts repeat the same few thousand dates."""

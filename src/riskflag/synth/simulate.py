@@ -7,7 +7,7 @@ riskflag.synth.extracts, which also injects the faults.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,7 +96,7 @@ class Records:
 class Grow:
     """Column arrays with spare capacity, so that adding people and families is cheap."""
 
-    def __init__(self, spec: dict[str, tuple[type, object]], capacity: int) -> None:
+    def __init__(self, spec: Mapping[str, tuple[type, object]], capacity: int) -> None:
         self.spec = spec
         self.n = 0
         self.cols: dict[str, np.ndarray] = {}
@@ -110,7 +110,7 @@ class Grow:
         if self.n + count > self.cols[next(iter(self.cols))].shape[0]:
             cap = max(2 * (self.n + count), 1024)
             for k, (dt, fill) in self.spec.items():
-                new = np.full(cap, fill, dtype=dt)
+                new: np.ndarray = np.full(cap, fill, dtype=dt)
                 new[: self.n] = self.cols[k][: self.n]
                 self.cols[k] = new
         idx = np.arange(self.n, self.n + count)
@@ -191,6 +191,9 @@ class World:
         self.acc: dict[str, list] = {k: [] for k in ("prop", "family", "start", "end", "arrears", "misses")}
         self.ten: dict[str, list] = {k: [] for k in ("prop", "family", "start", "end", "evicted")}
         self.accounts_opened = False
+        # accounts and tenancies that ended this month still get its record (emit)
+        self.closed_acc: np.ndarray = np.zeros(0, np.int64)
+        self.closed_ten: np.ndarray = np.zeros(0, np.int64)
         self._ids = {
             "case": 0,
             "claim": 0,
@@ -438,7 +441,8 @@ class World:
         )
         sex = np.where(rng.random(n) < 0.96, 1 - pe["sex"][lead], pe["sex"][lead])
         share = rng.random(n) < 0.7
-        last = np.where(share, pe["last"][lead], None)
+        last = pe["last"][lead]  # an object array, and a copy: fancy indexing
+        last[~share] = None
         pid = self.new_people(n, age, age, max(month, 0), eth=eth, sex=sex, last=last)
         f["partner"][fids] = pid
         pe["family"][pid] = fids
