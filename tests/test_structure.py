@@ -75,3 +75,11 @@ def test_packages_meet_only_at_their_interfaces(copy: Path) -> None:
     assert "imports riskflag.linkage.people: use the interface riskflag.linkage" in out
     assert "_long is 86 lines (at most 80)" in out
     assert "reaches into a private attribute, ._path" in out
+
+
+def test_the_type_checker_is_clean(tmp_path: Path) -> None:
+    """mypy over src/riskflag with the settings in pyproject.toml, as `make lint` runs it."""
+    r = subprocess.run(
+        [str(BIN / "mypy"), "--cache-dir", str(tmp_path / "cache")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout[-3000:]
