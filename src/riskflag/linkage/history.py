@@ -76,6 +76,6 @@ def linked_at_sql(con: duckdb.DuckDBPyConnection, dates: str) -> str:
     return f"""
         SELECT d.as_of, coalesce(bool_or(r.as_of IS NOT NULL), false) AS point_in_time
         FROM ({dates}) d LEFT JOIN link_history_runs r
-          ON r.as_of <= d.as_of AND r.as_of >= d.as_of - INTERVAL {STALE_DAYS} DAY
+          ON r.as_of <= d.as_of AND r.as_of >= d.as_of - INTERVAL {sql.integer(STALE_DAYS)} DAY
         GROUP BY d.as_of
     """
