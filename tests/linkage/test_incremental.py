@@ -11,8 +11,7 @@ import pytest
 from riskflag.config import load_config
 from riskflag.ingest.pipeline import validate_council
 from riskflag.ingest.warehouse import open_warehouse
-from riskflag.linkage.evaluate import compare_runs
-from riskflag.linkage.pipeline import link_council, train_council
+from riskflag.linkage import compare_runs, link_council, train_council
 from tests.conftest import council_config
 
 BEFORE, AFTER = date(2026, 9, 30), date(2026, 10, 31)

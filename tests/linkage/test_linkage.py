@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from riskflag.ingest.warehouse import open_warehouse
+from riskflag.linkage import link_council, people, train_council
 from riskflag.linkage import mentions as men
-from riskflag.linkage import people
 from riskflag.linkage.evaluate import evaluate_linkage
-from riskflag.linkage.pipeline import build_households, build_residence, link_council, train_council
+from riskflag.linkage.households import build_households
+from riskflag.linkage.residence import build_residence
 
 AS_OF = date(2026, 10, 31)
 

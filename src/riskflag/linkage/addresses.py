@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import duckdb
 
+from riskflag.core import sql
+
 SUFFIXES = {
     "RD": "ROAD",
     "ST": "STREET",
@@ -69,12 +71,8 @@ SUFFIXES = {
 STREET_SIMILARITY = 0.9
 
 
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def _suffixes_values() -> str:
-    return ", ".join(f"({_sql_str(a)}, {_sql_str(b)})" for a, b in SUFFIXES.items())
+    return ", ".join(f"({sql.string(a)}, {sql.string(b)})" for a, b in SUFFIXES.items())
 
 
 def normalised(expr: str) -> str:
@@ -91,7 +89,7 @@ def parsed_select(rel: str, text: str) -> str:
     pattern = r"^(?:FLAT ([0-9A-Z]+),? ?|([0-9A-Z]+)/)?([0-9]+[A-Z]?) ([^,]+)(?:,(.*))?$"
     return f"""
         WITH t AS (SELECT DISTINCT {text} AS text FROM {rel} WHERE {text} IS NOT NULL),
-        p AS (SELECT text, regexp_extract({normalised("text")}, '{pattern}',
+        p AS (SELECT text, regexp_extract({normalised("text")}, {sql.string(pattern)},
                  ['flat', 'flat2', 'num', 'street', 'rest']) AS m FROM t),
         s AS (SELECT text, coalesce(nullif(m.flat, ''), nullif(m.flat2, '')) AS flat,
                  nullif(m.num, '') AS number, string_split(m.street, ' ') AS words,
@@ -123,7 +121,7 @@ def match_addresses(
 ) -> None:
     """Write table `out`: one row per distinct (address, postcode) of relation `addresses`, with
     the matched uprn (NULL when none), the method and, when unmatched, why."""
-    extra = ", ".join(f"({_sql_str(x)})" for x in extra_localities) or "(NULL)"
+    extra = ", ".join(f"({sql.string(x)})" for x in extra_localities) or "(NULL)"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _gaz AS {gazetteer_select(llpg)}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _addr AS SELECT DISTINCT address, postcode FROM "

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from riskflag.core import sql
 from riskflag.errors import UserError
-from riskflag.ingest.warehouse import table_exists
+from riskflag.ingest import table_exists
 from riskflag.linkage.mentions import SOURCES
+from riskflag.linkage.people import cluster
 
 # every source whose records carry a free-text address
 ADDRESS_SOURCES = (*(s for s, spec in SOURCES.items() if spec.address), "asb_incidents")
@@ -56,11 +59,10 @@ def _pairwise_and_bcubed(con: duckdb.DuckDBPyConnection, items: str) -> dict[str
     }
 
 
-def _clusters_at(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
-    """_cl (identity_id, cluster_id): the link stage's clustering of the scored pairs at
-    `threshold`, with the run's overrides (at the configured threshold, the people it published)."""
-    from riskflag.linkage.people import cluster
-
+def _clusters_at(con: duckdb.DuckDBPyConnection, threshold: float) -> str:
+    """TEMP table (identity_id, cluster_id), its name returned: the link stage's clustering of
+    the scored pairs at `threshold`, with the run's overrides (at the configured threshold, the
+    people it published)."""
     nodes = con.execute("SELECT identity_id, dob FROM link_identities").df()
     pairs = con.execute(
         "SELECT identity_id_l, identity_id_r, match_weight, match_probability, plausible FROM link_pairs"
@@ -71,20 +73,15 @@ def _clusters_at(con: duckdb.DuckDBPyConnection, threshold: float) -> None:
     con.register("_cl_df", cluster(nodes, pairs, threshold, overrides))
     con.execute("CREATE OR REPLACE TEMP TABLE _cl AS SELECT * FROM _cl_df")
     con.unregister("_cl_df")
+    return "_cl"
 
 
-def evaluate_linkage(
-    con: duckdb.DuckDBPyConnection, truth: Path, thresholds: tuple[float, ...] = (0.9, 0.95, 0.99, 0.999)
-) -> dict:
-    for name in ("record_keys.parquet", "residence.parquet"):
-        if not (truth / name).is_file():
-            raise UserError(f"{truth}: not a synthetic council's truth folder (no {name})")
-    for table in ("link_mentions", "link_pairs", "link_residence", "link_addresses", "link_runs"):
-        if not table_exists(con, table):
-            raise UserError(f"the warehouse has no {table}: run `riskflag link run` first")
-    keys = f"read_parquet('{truth / 'record_keys.parquet'}')"
+def _truth(con: duckdb.DuckDBPyConnection, keys: str) -> str:
+    """TEMP table, its name returned: link_mentions with the simulated person each names (-1:
+    one the truth does not follow), from the truth's keys of the records (relation `keys`)."""
     records = " UNION ALL ".join(
-        f"SELECT '{s}' AS source, CAST({spec.record} AS VARCHAR) AS record, _file, _row FROM history_{s}"
+        f"SELECT {sql.string(s)} AS source, CAST({spec.record} AS VARCHAR) AS record, _file, _row "
+        f"FROM history_{s}"
         for s, spec in SOURCES.items()
         if table_exists(con, f"history_{s}")
     )
@@ -101,21 +98,35 @@ def evaluate_linkage(
                          ELSE -1 END AS truth
         FROM link_mentions m JOIN _record_truth t USING (source, record)
     """)
-    out: dict = {"thresholds": {}}
+    return "_truth"
+
+
+def evaluate_linkage(
+    con: duckdb.DuckDBPyConnection, truth: Path, thresholds: tuple[float, ...] = (0.9, 0.95, 0.99, 0.999)
+) -> dict[str, Any]:
+    for name in ("record_keys.parquet", "residence.parquet"):
+        if not (truth / name).is_file():
+            raise UserError(f"{truth}: not a synthetic council's truth folder (no {name})")
+    for table in ("link_mentions", "link_pairs", "link_residence", "link_addresses", "link_runs"):
+        if not table_exists(con, table):
+            raise UserError(f"the warehouse has no {table}: run `riskflag link run` first")
+    keys = f"read_parquet({sql.path(truth / 'record_keys.parquet')})"
+    known = sql.ident(_truth(con, keys))
+    out: dict[str, Any] = {"thresholds": {}}
     for th in thresholds:
-        _clusters_at(con, th)
+        cl = sql.ident(_clusters_at(con, th))
         rows = _pairwise_and_bcubed(
             con,
             "SELECT c.cluster_id AS cluster, t.truth, t.records AS w "
-            "FROM _truth t JOIN _cl c USING (identity_id) WHERE t.truth >= 0",
+            f"FROM {known} t JOIN {cl} c USING (identity_id) WHERE t.truth >= 0",
         )
         identities = _pairwise_and_bcubed(
             con,
             "SELECT DISTINCT t.identity_id, c.cluster_id AS cluster, t.truth, 1 AS w "
-            "FROM _truth t JOIN _cl c USING (identity_id) WHERE t.truth >= 0",
+            f"FROM {known} t JOIN {cl} c USING (identity_id) WHERE t.truth >= 0",
         )
         out["thresholds"][str(th)] = {"records": rows, "identities": identities}
-    out["households"] = _households(con, truth)
+    out["households"] = _households(con, truth, known)
     out["addresses"] = _addresses(con, keys)
     return out
 
@@ -126,7 +137,7 @@ def _month_start(day: date, months: int) -> date:
     return date(m // 12, m % 12 + 1, 1)
 
 
-def _households(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, float]:
+def _households(con: duckdb.DuckDBPyConnection, truth: Path, known: str) -> dict[str, Any]:
     """B-cubed of households at the last eight quarter ends: each person the records name and
     the simulation had living in the borough then is an item; the truth groups them by the home
     they lived in, linkage by the household its person was in (the person holding most of their
@@ -136,15 +147,15 @@ def _households(con: duckdb.DuckDBPyConnection, truth: Path) -> dict[str, float]
     simulation records a move made during a month as a home from the first of the next month,
     while that month's own records (a council-tax snapshot at the month's end) already show the
     new home, so reading the truth on the day itself marked right placements wrong."""
-    res = f"read_parquet('{truth / 'residence.parquet'}')"
+    res = f"read_parquet({sql.path(truth / 'residence.parquet')})"
     as_of = con.execute("SELECT max(as_of) FROM link_runs").fetchall()[0][0]
     quarters = [_month_start(as_of, -3 * k) - timedelta(days=1) for k in range(8)]
-    dates = ", ".join(f"(DATE '{d.isoformat()}')" for d in quarters)
+    dates = ", ".join(f"({sql.day(d)})" for d in quarters)
     items = f"""
         WITH d(day) AS (VALUES {dates}),
         owner AS (
             SELECT t.truth, arg_max(p.person_id, t.n) AS person_id FROM (
-                SELECT truth, identity_id, sum(records) AS n FROM _truth WHERE truth >= 0 GROUP BY ALL
+                SELECT truth, identity_id, sum(records) AS n FROM {known} WHERE truth >= 0 GROUP BY ALL
             ) t JOIN link_persons p USING (identity_id) GROUP BY t.truth
         ),
         lived AS (
@@ -195,7 +206,7 @@ def compare_runs(con: duckdb.DuckDBPyConnection, other: Path) -> dict[str, float
     A record agrees when the person it is in here holds exactly the records that its person
     holds there (counted in rows, as caseworkers see them); a person is unchanged when the same
     identities make them up in both, and keeps their id when both runs gave it the same one."""
-    con.execute(f"ATTACH '{other}' AS other (READ_ONLY)")
+    con.execute(f"ATTACH {sql.path(other)} AS other (READ_ONLY)")
     try:
         agree = con.execute("""
             WITH a AS (SELECT source, record, slot, identity_id, records, p.person_id

@@ -23,7 +23,8 @@ from datetime import date
 
 import duckdb
 
-from riskflag.ingest.warehouse import table_exists
+from riskflag.core import sql
+from riskflag.ingest import table_exists
 
 PERSONS = ("identity_id", "person_id")
 MEMBERS = ("household_id", "person_id", "uprn", "valid_from", "valid_to", "known_from", "end_known")
@@ -38,7 +39,7 @@ def record(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """Add the run at as_of to the history. A run at or before the latest recorded date (a
     rerun, or a replay starting again) first takes the history back to before as_of: what was
     recorded since was linked from records the council has not yet got to in this run's view."""
-    day = f"DATE '{as_of.isoformat()}'"
+    day = sql.day(as_of)
     con.execute(f"""
         CREATE TABLE IF NOT EXISTS link_history_runs (as_of DATE);
         DELETE FROM link_history_runs WHERE as_of >= {day};
@@ -75,6 +76,6 @@ def linked_at_sql(con: duckdb.DuckDBPyConnection, dates: str) -> str:
     return f"""
         SELECT d.as_of, coalesce(bool_or(r.as_of IS NOT NULL), false) AS point_in_time
         FROM ({dates}) d LEFT JOIN link_history_runs r
-          ON r.as_of <= d.as_of AND r.as_of >= d.as_of - INTERVAL {STALE_DAYS} DAY
+          ON r.as_of <= d.as_of AND r.as_of >= d.as_of - INTERVAL {sql.integer(STALE_DAYS)} DAY
         GROUP BY d.as_of
     """

@@ -9,7 +9,26 @@ fresh relink of the same data gives the same ids. Merges and splits are logged.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
+
+from riskflag.core import sql
+
+
+@dataclass(frozen=True)
+class Stable:
+    """TEMP table (cluster_id, id, kept): each cluster's id, which the caller joins and drops;
+    and how many ids were kept, new, merged and split."""
+
+    table: str
+    kept: int
+    new: int
+    merges: int
+    splits: int
+
+    def counts(self) -> dict[str, int]:
+        return {"kept": self.kept, "new": self.new, "merges": self.merges, "splits": self.splits}
 
 
 def stable_ids(
@@ -19,11 +38,12 @@ def stable_ids(
     run_id: str,
     prefix: str,
     log: str,
-) -> dict[str, int]:
-    """TEMP TABLE _stable (cluster_id, id, kept) for `clusters` (item, cluster_id), keeping the
-    ids of `previous` (item, id; None on a first run); this run's merges and splits are appended
+) -> Stable:
+    """Ids for the clusters of table `clusters` (item, cluster_id), keeping the ids of
+    `previous` (SQL: item, id; None on a first run); this run's merges and splits are appended
     to the table `log`."""
     prev = previous or "(SELECT NULL::VARCHAR AS item, NULL::VARCHAR AS id)"
+    clusters, log, prefix_ = sql.ident(clusters), sql.ident(log), sql.string(prefix)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _overlap AS
         SELECT c.cluster_id, p.id, count(*) AS n FROM {clusters} c JOIN ({prev}) p USING (item) GROUP BY ALL
@@ -47,14 +67,14 @@ def stable_ids(
             FROM {clusters} c LEFT JOIN _heir h USING (cluster_id) GROUP BY c.cluster_id, h.id
         ),
         c AS (
-            SELECT cluster_id, heir, '{prefix}' || substr(md5(first_item || CASE
+            SELECT cluster_id, heir, {prefix_} || substr(md5(first_item || CASE
                        WHEN count(*) OVER (PARTITION BY first_item) > 1
                        THEN '|' || CAST(cluster_id AS VARCHAR) ELSE '' END), 1, 15) AS fresh
             FROM m
         )
         SELECT cluster_id, heir IS NOT NULL AS kept,
                coalesce(heir, CASE WHEN fresh IN (SELECT id FROM ({prev}) WHERE id IS NOT NULL)
-                                   THEN '{prefix}' || substr(md5(fresh || '|' || ?), 1, 15)
+                                   THEN {prefix_} || substr(md5(fresh || '|' || ?), 1, 15)
                                    ELSE fresh END) AS id
         FROM c
         """,
@@ -84,4 +104,4 @@ def stable_ids(
         [run_id],
     ).fetchall()[0]
     con.execute("DROP TABLE _overlap; DROP TABLE _heir")
-    return {"kept": kept, "new": new, "merges": merges, "splits": splits}
+    return Stable("_stable", kept, new, merges, splits)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from riskflag.ingest.warehouse import term_start
+from riskflag.core import sql
+from riskflag.ingest import term_start
 
 IDENTITY = ("forename", "surname", "forename_canon", "dob", "nino", "uprn", "postcode")
 
@@ -55,28 +56,28 @@ class PersonSource:
 
 SOURCES: dict[str, PersonSource] = {
     "council_tax": PersonSource(
-        '"account_ref"',
-        '"balance_date"',
+        sql.ident("account_ref"),
+        sql.ident("balance_date"),
         (Slot(full_name="liable_name_1", dob="liable_dob_1"), Slot(full_name="liable_name_2")),
         uprn="uprn",
-        since='"account_start"',
-        until="coalesce(\"account_end\", DATE '9999-12-31')",
-        alone='coalesce("single_person_discount", false)',
+        since=sql.ident("account_start"),
+        until=f"coalesce({sql.ident('account_end')}, DATE '9999-12-31')",
+        alone=f"coalesce({sql.ident('single_person_discount')}, false)",
     ),
     "rent_accounts": PersonSource(
-        '"tenancy_ref"',
-        '"snapshot_date"',
+        sql.ident("tenancy_ref"),
+        sql.ident("snapshot_date"),
         (
             Slot("tenant1_forename", "tenant1_surname", dob="tenant1_dob"),
             Slot("tenant2_forename", "tenant2_surname", dob="tenant2_dob"),
         ),
         uprn="uprn",
-        since='"tenancy_start"',
-        until='coalesce("tenancy_end", "eviction_date", DATE \'9999-12-31\')',
+        since=sql.ident("tenancy_start"),
+        until=f"coalesce({sql.ident('tenancy_end')}, {sql.ident('eviction_date')}, DATE '9999-12-31')",
     ),
     "benefits": PersonSource(
-        '"claim_ref"',
-        '"event_date"',
+        sql.ident("claim_ref"),
+        sql.ident("event_date"),
         (
             Slot("claimant_forename", "claimant_surname", dob="claimant_dob", nino="claimant_nino"),
             Slot("partner_forename", "partner_surname", dob="partner_dob", nino="partner_nino"),
@@ -86,15 +87,15 @@ SOURCES: dict[str, PersonSource] = {
         postcode="postcode",
     ),
     "homelessness_cases": PersonSource(
-        '"case_ref"',
-        '"approach_date"',
+        sql.ident("case_ref"),
+        sql.ident("approach_date"),
         (Slot("applicant_forename", "applicant_surname", dob="applicant_dob", nino="applicant_nino"),),
         address="address",
         postcode="postcode",
     ),
     "childrens_services": PersonSource(
-        '"referral_ref"',
-        '"referral_date"',
+        sql.ident("referral_ref"),
+        sql.ident("referral_date"),
         (
             Slot("child_forename", "child_surname", dob="child_dob"),
             Slot(full_name="carer1_name"),
@@ -104,30 +105,30 @@ SOURCES: dict[str, PersonSource] = {
         postcode="postcode",
     ),
     "adult_social_care": PersonSource(
-        '"person_ref"',
-        '"start_date"',
+        sql.ident("person_ref"),
+        sql.ident("start_date"),
         (Slot("forename", "surname", dob="dob"),),
         address="address",
         postcode="postcode",
     ),
     "education": PersonSource(
-        '"pupil_ref"',
-        term_start('"term"'),
+        sql.ident("pupil_ref"),
+        term_start(sql.ident("term")),
         (Slot("forename", "surname", dob="dob"),),
         address="address",
         postcode="postcode",
     ),
     "deaths": PersonSource(
-        '"notification_ref"',
-        '"date_of_death"',
+        sql.ident("notification_ref"),
+        sql.ident("date_of_death"),
         (Slot("forename", "surname", dob="dob"),),
         address="address",
         postcode="postcode",
-        death='"date_of_death"',
+        death=sql.ident("date_of_death"),
     ),
     "objections": PersonSource(
-        '"objection_ref"',
-        '"date_received"',
+        sql.ident("objection_ref"),
+        sql.ident("date_received"),
         (Slot(full_name="full_name", dob="dob"),),
         address="address",
         postcode="postcode",
@@ -135,12 +136,8 @@ SOURCES: dict[str, PersonSource] = {
 }
 
 
-def _q(name: str) -> str:
-    return '"' + name + '"'
-
-
 def _col(name: str | None, cast: str = "VARCHAR") -> str:
-    return f"CAST({_q(name)} AS {cast})" if name else f"NULL::{cast}"
+    return f"CAST({sql.ident(name)} AS {cast})" if name else f"NULL::{cast}"
 
 
 def raw_mentions_select(source: str, spec: PersonSource, rel: str, known: str = "_delivered_on") -> str:
@@ -156,9 +153,9 @@ def raw_mentions_select(source: str, spec: PersonSource, rel: str, known: str = 
     for i, s in enumerate(spec.slots, start=1):
         given = [c for c in (s.full_name, s.forename, s.surname, s.dob, s.nino) if c]
         given += [c for c in (spec.uprn, spec.address, spec.postcode) if c and c not in given]
-        cols = ", ".join(_q(c) for c in given)
+        cols = ", ".join(sql.ident(c) for c in given)
         if s.full_name:
-            full = f"trim(coalesce({_q(s.full_name)}, ''))"
+            full = f"trim(coalesce({sql.ident(s.full_name)}, ''))"
             comma = f"strpos({full}, ',') > 0"
             before, after = f"trim(split_part({full}, ',', 1))", f"trim(split_part({full}, ',', 2))"
             words = f"string_split(trim(regexp_replace({full}, '\\s*&\\s*', ' & ', 'g')), ' ')"
@@ -170,9 +167,9 @@ def raw_mentions_select(source: str, spec: PersonSource, rel: str, known: str = 
             cond = f"{full} <> ''"
         else:
             assert s.forename and s.surname
-            surname = _q(s.surname)
-            forenames = f"[split_part(trim({_q(s.forename)}), ' ', 1)]"
-            cond = f"coalesce({_q(s.forename)}, '') <> '' OR coalesce({_q(s.surname)}, '') <> ''"
+            fore, surname = sql.ident(s.forename), sql.ident(s.surname)
+            forenames = f"[split_part(trim({fore}), ' ', 1)]"
+            cond = f"coalesce({fore}, '') <> '' OR coalesce({surname}, '') <> ''"
         grouped = (
             f"SELECT CAST({spec.record} AS VARCHAR) AS record, {cols}, min(_seen) AS first_seen, "
             "max(_seen) AS last_seen, min(_since) AS since, arg_max(_until, _seen) AS until, "
@@ -189,7 +186,7 @@ def raw_mentions_select(source: str, spec: PersonSource, rel: str, known: str = 
             f"FROM ({rel}) WHERE {cond}) GROUP BY ALL"
         )
         parts.append(
-            f"SELECT '{source}' AS source, record, {i} AS slot, {forenames} AS forenames, "
+            f"SELECT {sql.string(source)} AS source, record, {i} AS slot, {forenames} AS forenames, "
             f"{surname} AS surname, {_col(s.dob, 'DATE')} AS dob, {_col(s.nino)} AS nino, "
             f"{_col(spec.uprn)} AS uprn_given, {_col(spec.address)} AS address, "
             f"{_col(spec.postcode)} AS postcode, first_seen, last_seen, since, until, died, records, "

@@ -13,13 +13,14 @@ The overrides file names no one (ids only), but it is kept beside the warehouse,
 from __future__ import annotations
 
 import csv
-import os
+import io
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from riskflag.core import files
 from riskflag.errors import UserError
 
 COLUMNS = ["identity_1", "identity_2", "decision", "decided_on", "reviewer", "note"]
@@ -93,13 +94,11 @@ def apply_review(reviewed: Path, overrides: Path, reviewer: str, today: date) ->
         read_overrides(overrides)  # refuses a broken file before anything is added to it
         with open(overrides, newline="", encoding="utf-8") as fh:
             existing = [[r[c] for c in COLUMNS] for r in csv.DictReader(fh)]
-    overrides.parent.mkdir(parents=True, exist_ok=True)
-    tmp = overrides.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        w.writerows(existing + decided)
-    os.replace(tmp, overrides)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(COLUMNS)
+    w.writerows(existing + decided)
+    files.write_text(overrides, buf.getvalue())
     return Applied(
         must_link=sum(d[2] == "must_link" for d in decided),
         cannot_link=sum(d[2] == "cannot_link" for d in decided),

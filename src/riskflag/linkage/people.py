@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from riskflag.core import files, sql
+
 # An account or a tenancy that ends within this many days of one in the same name starting at
 # another home is a move: evidence for one person, as two people of one name are seldom seen to
 # leave one home and take another in the same fortnight. Within the wider window it is weaker
@@ -111,6 +113,8 @@ def settings() -> Any:
         ],
         output_column_name="companion",
     )
+    # Splink takes a rule as SQL text too, though its annotations say only rule objects
+    blocking: list[Any] = [r if isinstance(r, str) else block_on(*r) for r in BLOCKING_FOR_PREDICTION]
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="identity_id",
@@ -123,9 +127,7 @@ def settings() -> Any:
             home,
             companion,
         ],
-        blocking_rules_to_generate_predictions=[
-            r if isinstance(r, str) else block_on(*r) for r in BLOCKING_FOR_PREDICTION
-        ],
+        blocking_rules_to_generate_predictions=blocking,
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
     )
@@ -136,8 +138,8 @@ def _db() -> Any:
     from splink import DuckDBAPI
 
     db = DuckDBAPI()
-    db.duckdb_con.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
-    db.duckdb_con.execute(f"SET temp_directory = '{Path(tempfile.gettempdir()) / 'riskflag-splink'}'")
+    db.duckdb_con.execute(f"SET threads = {sql.integer(max(1, os.cpu_count() or 1))}")
+    db.duckdb_con.execute(f"SET temp_directory = {sql.path(Path(tempfile.gettempdir()) / 'riskflag-splink')}")
     return db
 
 
@@ -169,10 +171,8 @@ def train(identities: pd.DataFrame, out: Path, seed: int = 1) -> TrainingReport:
     t.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=seed)
     for rule in EM_RULES:
         t.estimate_parameters_using_expectation_maximisation(block_on(*rule), record_sample_proportion=1.0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    model = linker.misc.save_model_to_json(str(tmp), overwrite=True)
-    tmp.replace(out)
+    model = linker.misc.save_model_to_json(None)
+    files.write_text(out, json.dumps(model, indent=4))  # as Splink writes it
     return TrainingReport(
         len(identities),
         u_pairs,
@@ -256,9 +256,10 @@ def tf_columns(model: Path) -> list[str]:
 
 def tf_table_sql(column: str, rel: str) -> str:
     """A term-frequency lookup as Splink computes it (share of the non-null values)."""
+    c = sql.ident(column)
     return (
-        f'SELECT "{column}", CAST(count(*) AS DOUBLE) / (SELECT count("{column}") FROM {rel}) '
-        f'AS "tf_{column}" FROM {rel} WHERE "{column}" IS NOT NULL GROUP BY "{column}"'
+        f"SELECT {c}, CAST(count(*) AS DOUBLE) / (SELECT count({c}) FROM {rel}) "
+        f"AS {sql.ident('tf_' + column)} FROM {rel} WHERE {c} IS NOT NULL GROUP BY {c}"
     )
 
 
