@@ -133,9 +133,10 @@ class LinkageConfig(Strict):
     def overrides_path(self, cfg: CouncilConfig) -> Path:
         return self.overrides if self.overrides.is_absolute() else cfg.output_folder / self.overrides
 
-    def nicknames_path(self, cfg: CouncilConfig) -> Path:
+    def nicknames_path(self, cfg: CouncilConfig) -> Path | None:
+        """The council's own list; None: riskflag's (linkage finds it as package data)."""
         if self.nicknames is None:
-            return shipped("linkage", "nicknames.csv")
+            return None
         return self.nicknames if self.nicknames.is_absolute() else cfg.path.resolve().parent / self.nicknames
 
     def models_folder(self, cfg: CouncilConfig) -> Path:

@@ -42,9 +42,8 @@ class Batch:
 def nickname_list(cfg: CouncilConfig) -> Traversable:
     """The council's own list when its config names one, else the list riskflag ships (package
     data, so that an installed riskflag finds it too)."""
-    if cfg.linkage.nicknames is None:
-        return resources.files("riskflag.linkage") / NICKNAMES
-    return cfg.linkage.nicknames_path(cfg)
+    own = cfg.linkage.nicknames_path(cfg)
+    return own if own is not None else resources.files("riskflag.linkage") / NICKNAMES
 
 
 def gazetteer(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
