@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 EPS = 1e-6
 
@@ -137,8 +138,10 @@ def bootstrap(
     seed: int = 11,
 ) -> Estimate:
     """The metric with a 95% percentile interval from a bootstrap that draws clusters (households)
-    with replacement: each replicate weights every row by how often its household was drawn."""
-    codes, inverse = np.unique(cluster, return_inverse=True)
+    with replacement: each replicate weights every row by how often its household was drawn.
+    Clusters are numbered in the order their first rows come, not by their ids' spelling, so that
+    rows in a stable order give the same interval when a relink renames a household."""
+    inverse, codes = pd.factorize(cluster)
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(replicates):

@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ import pandas as pd
 from riskflag import __version__
 from riskflag.config import CouncilConfig
 from riskflag.errors import UserError
+
+if TYPE_CHECKING:
+    from riskflag.modeling.train import Trained
 
 SMALL = 10  # cells of fewer households than this are suppressed in anything that leaves the pipeline
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -117,100 +121,136 @@ class Logged:
 
 def log_training(
     cfg: CouncilConfig,
-    trained: Any,
+    trained: Trained,
     as_of: date,
     fairness: pd.DataFrame,
     coverage: dict[str, float],
     card: str,
     plots: list[Path],
 ) -> Logged:
+    """One MLflow run holding the training job's aggregates and the model, registered as a new
+    version and made the challenger."""
     mlflow = client(cfg)
+    with mlflow.start_run(
+        experiment_id=experiment_id(cfg), run_name=f"train {as_of.isoformat()} {cfg.horizon_days}d"
+    ) as run:
+        mlflow.log_params(_params(cfg, trained, as_of))
+        _log_inputs(cfg, trained, as_of)
+        mlflow.log_metrics(_metrics(trained))
+        with tempfile.TemporaryDirectory() as tmp:
+            _log_report(Path(tmp), trained, fairness, coverage, card, plots)
+            info = _log_model(cfg, trained, Path(tmp) / "model_files")
+    version = str(info.registered_model_version)
+    _tag_challenger(cfg, trained, version)
+    return Logged(run.info.run_id, version, f"models:/{cfg.registered_name}/{version}")
+
+
+def _params(cfg: CouncilConfig, trained: Trained, as_of: date) -> dict[str, Any]:
+    periods = trained.periods
+    return {
+        "as_of": as_of.isoformat(),
+        "horizon_days": cfg.horizon_days,
+        "config_sha256": config_hash(cfg),
+        "code_version": code_version(),
+        "council": cfg.council.code,
+        "best_iteration": trained.best_iteration,
+        "calibration": trained.calibration_choice["method"],
+        "negative_fraction": cfg.model.negative_fraction,
+        "features": len(trained.model.features),
+        "evaluation_dates": ",".join(d.isoformat() for d in periods.evaluation),
+        **{f"lgbm.{k}": v for k, v in trained.params.items()},
+        **{
+            f"period.{name}": f"{dates[0].isoformat()}..{dates[-1].isoformat()} ({len(dates)})"
+            for name, dates in (
+                ("train", periods.train),
+                ("validation", periods.validation),
+                ("calibration", periods.calibration),
+                ("evaluation", periods.evaluation),
+            )
+        },
+    }
+
+
+def _log_inputs(cfg: CouncilConfig, trained: Trained, as_of: date) -> None:
+    """Each period's household-dates as metadata: how many, never which."""
+    import mlflow
     from mlflow.data.meta_dataset import MetaDataset
+
+    for name, c in trained.counts.items():
+        digest = hashlib.sha256(json.dumps([name, c, str(as_of)], sort_keys=True).encode()).hexdigest()[:16]
+        ds = MetaDataset(source=_source(cfg), name=f"household-dates:{name}", digest=digest)  # type: ignore[abstract]
+        mlflow.log_input(ds, context=name, tags={k: str(v) for k, v in c.items()})
+
+
+def _metrics(trained: Trained) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    _flatten(
+        "",
+        {k: {m: v for m, v in e.items() if m != "reliability"} for k, e in trained.evaluation.items()},
+        metrics,
+    )
+    _flatten(
+        "calibration_choice",
+        {k: v for k, v in trained.calibration_choice.items() if k != "method"},
+        metrics,
+    )
+    return {k.replace("%", "pct"): v for k, v in metrics.items()}
+
+
+def _log_report(
+    folder: Path,
+    trained: Trained,
+    fairness: pd.DataFrame,
+    coverage: dict[str, float],
+    card: str,
+    plots: list[Path],
+) -> None:
+    import mlflow
+
+    (folder / "evaluation.json").write_text(
+        json.dumps(aggregates(trained.evaluation), indent=2), encoding="utf-8"
+    )
+    suppress_small(fairness).to_csv(folder / "fairness.csv", index=False)
+    (folder / "fairness_coverage.json").write_text(json.dumps(coverage, indent=2), encoding="utf-8")
+    (folder / "model_card.md").write_text(card, encoding="utf-8")
+    trained.importance.to_csv(folder / "feature_importance.csv", index=False)
+    (folder / "features.json").write_text(json.dumps(trained.model.features, indent=1), encoding="utf-8")
+    mlflow.log_artifacts(str(folder), artifact_path="report")
+    for p in plots:
+        mlflow.log_artifact(str(p), artifact_path="plots")
+
+
+def _log_model(cfg: CouncilConfig, trained: Trained, folder: Path) -> Any:
+    import mlflow
     from mlflow.models import infer_signature
 
     from riskflag.modeling.pyfunc import PyfuncRisk
 
-    exp = experiment_id(cfg)
-    periods = trained.periods
-    with mlflow.start_run(
-        experiment_id=exp, run_name=f"train {as_of.isoformat()} {cfg.horizon_days}d"
-    ) as run:
-        mlflow.log_params(
-            {
-                "as_of": as_of.isoformat(),
-                "horizon_days": cfg.horizon_days,
-                "config_sha256": config_hash(cfg),
-                "code_version": code_version(),
-                "council": cfg.council.code,
-                "best_iteration": trained.best_iteration,
-                "calibration": trained.calibration_choice["method"],
-                "negative_fraction": cfg.model.negative_fraction,
-                "features": len(trained.model.features),
-                "evaluation_dates": ",".join(d.isoformat() for d in trained.periods.evaluation),
-                **{f"lgbm.{k}": v for k, v in trained.params.items()},
-                **{
-                    f"period.{name}": f"{dates[0].isoformat()}..{dates[-1].isoformat()} ({len(dates)})"
-                    for name, dates in (
-                        ("train", periods.train),
-                        ("validation", periods.validation),
-                        ("calibration", periods.calibration),
-                        ("evaluation", periods.evaluation),
-                    )
-                },
-            }
-        )
-        for name, c in trained.counts.items():
-            digest = hashlib.sha256(json.dumps([name, c, str(as_of)], sort_keys=True).encode()).hexdigest()[
-                :16
-            ]
-            ds = MetaDataset(source=_source(cfg), name=f"household-dates:{name}", digest=digest)
-            mlflow.log_input(ds, context=name, tags={k: str(v) for k, v in c.items()})
-        metrics: dict[str, float] = {}
-        _flatten(
-            "",
-            {k: {m: v for m, v in e.items() if m != "reliability"} for k, e in trained.evaluation.items()},
-            metrics,
-        )
-        _flatten(
-            "calibration_choice",
-            {k: v for k, v in trained.calibration_choice.items() if k != "method"},
-            metrics,
-        )
-        mlflow.log_metrics({k.replace("%", "pct"): v for k, v in metrics.items()})
-        with tempfile.TemporaryDirectory() as tmp:
-            t = Path(tmp)
-            (t / "evaluation.json").write_text(
-                json.dumps(_aggregates(trained.evaluation), indent=2), encoding="utf-8"
-            )
-            suppress_small(fairness).to_csv(t / "fairness.csv", index=False)
-            (t / "fairness_coverage.json").write_text(json.dumps(coverage, indent=2), encoding="utf-8")
-            (t / "model_card.md").write_text(card, encoding="utf-8")
-            trained.importance.to_csv(t / "feature_importance.csv", index=False)
-            (t / "features.json").write_text(json.dumps(trained.model.features, indent=1), encoding="utf-8")
-            mlflow.log_artifacts(tmp, artifact_path="report")
-            for p in plots:
-                mlflow.log_artifact(str(p), artifact_path="plots")
-            files = trained.model.save(t / "model_files")
-            example = synthetic_example(trained.model.features)
-            signature = infer_signature(example, trained.model.score(example))
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=PyfuncRisk(),
-                artifacts=files,
-                signature=signature,
-                input_example=example,
-                registered_model_name=cfg.registered_name,
-            )
-    version = str(info.registered_model_version)
-    c = mlflow.MlflowClient()
+    files = trained.model.save(folder)
+    example = synthetic_example(trained.model.features)
+    signature = infer_signature(example, trained.model.score(example))
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=PyfuncRisk(),
+        artifacts=files,
+        signature=signature,
+        input_example=example,
+        registered_model_name=cfg.registered_name,
+    )
+
+
+def _tag_challenger(cfg: CouncilConfig, trained: Trained, version: str) -> None:
+    c = client(cfg).MlflowClient()
     c.set_registered_model_alias(cfg.registered_name, CHALLENGER, version)
     ev = trained.evaluation["model"]
     c.set_model_version_tag(cfg.registered_name, version, "horizon_days", str(cfg.horizon_days))
     c.set_model_version_tag(cfg.registered_name, version, "evaluation_auc", f"{ev['auc']['value']:.4f}")
     c.set_model_version_tag(
-        cfg.registered_name, version, "evaluation_period", ",".join(d.isoformat() for d in periods.evaluation)
+        cfg.registered_name,
+        version,
+        "evaluation_period",
+        ",".join(d.isoformat() for d in trained.periods.evaluation),
     )
-    return Logged(run.info.run_id, version, f"models:/{cfg.registered_name}/{version}")
 
 
 def _source(cfg: CouncilConfig) -> Any:
@@ -220,7 +260,7 @@ def _source(cfg: CouncilConfig) -> Any:
     return HTTPDatasetSource(url=f"riskflag://{cfg.council.code.lower()}/warehouse")
 
 
-def _aggregates(evaluation: dict) -> dict:
+def aggregates(evaluation: dict) -> dict:
     """The evaluation with reliability bins of fewer than SMALL rows suppressed."""
     out = json.loads(json.dumps(evaluation, default=float))
     for e in out.values():
@@ -234,13 +274,63 @@ def _aggregates(evaluation: dict) -> dict:
     return out
 
 
+def masked_uri(uri: str) -> str:
+    """The tracking URI as it may be printed: a password in it becomes ***."""
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def missing(exc: Exception) -> bool:
+    """The registry answered and has no such model, version or alias, as opposed to not
+    answering (a connection refused, a timeout, a server error), which is no answer at all."""
+    code = getattr(exc, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
+
+
+def unreachable(cfg: CouncilConfig, exc: Exception) -> UserError:
+    """The one-line error for a registry that did not answer, with any password masked."""
+    password = urlsplit(cfg.tracking_uri).password
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    why = f"{type(exc).__name__}: {text}"[:300]
+    if password:
+        why = why.replace(password, "***")
+    return UserError(f"the model registry at {masked_uri(cfg.tracking_uri)} cannot be reached ({why})")
+
+
+def fail_fast() -> None:
+    """An unreachable tracking server fails in seconds, not after MLflow's minutes of retries
+    (unless the environment says otherwise)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+def alias_version(cfg: CouncilConfig, alias: str) -> str | None:
+    """The version an alias points to; None only when the registry answers that there is no such
+    alias (or model). Anything else is a UserError: a registry that cannot be asked must never be
+    taken to have no champion."""
+    c = client(cfg).MlflowClient()
+    try:
+        return str(c.get_model_version_by_alias(cfg.registered_name, alias).version)
+    except Exception as exc:  # connection errors come as several kinds
+        if missing(exc):
+            return None
+        raise unreachable(cfg, exc) from None
+
+
 def load_by_alias(cfg: CouncilConfig, alias: str = CHAMPION) -> Any:
     mlflow = client(cfg)
     try:
         return mlflow.pyfunc.load_model(f"models:/{cfg.registered_name}@{alias}")
     except Exception as exc:  # MLflow raises several kinds for a missing model or alias
+        if not missing(exc):
+            raise unreachable(cfg, exc) from None
         raise UserError(
-            f"no {alias} model {cfg.registered_name} in {cfg.tracking_uri} ({exc})".splitlines()[0]
+            f"no {alias} model {cfg.registered_name} in {masked_uri(cfg.tracking_uri)} ({exc})".splitlines()[
+                0
+            ]
         ) from None
 
 
@@ -254,10 +344,12 @@ def resolve(cfg: CouncilConfig, version: str | None = None, alias: str = CHALLEN
             if version
             else c.get_model_version_by_alias(cfg.registered_name, alias)
         )
-    except Exception:
+    except Exception as exc:  # connection errors come as several kinds
+        if not missing(exc):
+            raise unreachable(cfg, exc) from None
         which = f"version {version}" if version else f"alias {alias!r}"
         raise UserError(
-            f"{cfg.registered_name}: no {which} in {cfg.tracking_uri}; run `riskflag train` first"
+            f"{cfg.registered_name}: no {which} in {masked_uri(cfg.tracking_uri)}; run `riskflag train` first"
         ) from None
     return str(mv.version), mv.run_id
 
@@ -282,11 +374,12 @@ def promote(cfg: CouncilConfig, version: str | None, on: date) -> Decision:
     enough to judge within bounds of the largest group's, and on the challenger's evaluation
     period no worse than the current champion beyond the margins. The decision and its reasons
     are recorded on the version in the registry, passed or not."""
-    from riskflag.features import build as fb
-    from riskflag.ingest.warehouse import open_warehouse
+    from riskflag import features as fb
+    from riskflag.ingest import open_warehouse
     from riskflag.modeling import metrics as mt
     from riskflag.modeling.evaluate import select_at_capacity
 
+    fail_fast()
     mlflow = client(cfg)
     c = mlflow.MlflowClient()
     version, run_id = resolve(cfg, version)
@@ -320,11 +413,7 @@ def promote(cfg: CouncilConfig, version: str | None, on: date) -> Decision:
                 f"the largest group's (95% interval {low:.2f} to {high:.2f}) "
                 f"(allowed {g.fairness_recall_ratio[0]} to {g.fairness_recall_ratio[1]})"
             )
-    champion = None
-    try:
-        champion = str(c.get_model_version_by_alias(cfg.registered_name, CHAMPION).version)
-    except Exception:
-        champion = None
+    champion = alias_version(cfg, CHAMPION)
     if champion and champion != version:
         dates = [date.fromisoformat(d) for d in run.data.params["evaluation_dates"].split(",")]
         with open_warehouse(cfg.warehouse) as con:

@@ -17,17 +17,24 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from riskflag import features as fb
 from riskflag.config import CouncilConfig
+from riskflag.core import sql
 from riskflag.errors import UserError
-from riskflag.features import build as fb
-from riskflag.features.dates import Periods, add_months, plan_periods
-from riskflag.ingest.warehouse import open_warehouse, table_exists
+from riskflag.features import Periods, add_months, plan_periods
+from riskflag.ingest import open_warehouse, table_exists
+from riskflag.modeling import drift
 from riskflag.modeling import metrics as mt
 from riskflag.modeling.evaluate import evaluate
 from riskflag.modeling.model import Calibration, RiskModel, sigmoid
-from riskflag.modeling import drift
 
 Say = Callable[[str], None]
+
+# A household-date's place in the negative sample, uniform on [0, 1): from its property, the date
+# and the seed, never from its household id, which a relink of the same records can rename.
+SAMPLED = (
+    "md5_number_lower(uprn || '|' || strftime(as_of, '%Y-%m-%d') || '|' || $seed) / 18446744073709551616.0"
+)
 
 
 def _quiet(_: str) -> None:
@@ -82,7 +89,8 @@ def labelled_frame(
     today (at every date: an objection takes effect in training too). Training keeps every
     approach and a reproducible share of the other household-dates, weighted up so that the data
     still says how common approaches are; a large council's history does not fit in memory whole.
-    Also the dates whose households come from the linkage as it stood then: at any other date they
+    The share and the rows' order (date, then property) rest on what a relink cannot change, so
+    the same warehouse, config and seed give the same model file byte for byte. Also the dates whose households come from the linkage as it stood then: at any other date they
     come from today's linkage, which knows later records (`riskflag link replay` fills them in)."""
     m = cfg.model
     with open_warehouse(cfg.warehouse, memory_limit="4GB") as con:
@@ -97,20 +105,19 @@ def labelled_frame(
                 "later records; run `riskflag link replay` to link the history as it stood"
             )
         objecting = fb.objecting_households(con, as_of)
-        period = " ".join(f"WHEN DATE '{d}' THEN '{periods.of(d)}'" for d in periods.all())
-        sampled = (
-            f"(hash(household_id || '|' || CAST(as_of AS VARCHAR) || '|{m.seed}') % 1000003) / 1000003.0"
-        )
+        period = " ".join(f"WHEN {sql.day(d)} THEN {sql.string(periods.of(d))}" for d in periods.all())
         cols = ", ".join(f"CAST({f} AS FLOAT) AS {f}" for f in fb.FEATURES)
-        weight = f"CASE WHEN period = 'train' AND label = 0 THEN {1 / m.negative_fraction} ELSE 1.0 END"
-        frame = con.execute(f"""
-            SELECT as_of, household_id, ward, {cols}, label, period, {weight} AS weight
+        frame = con.execute(
+            f"""
+            SELECT as_of, household_id, ward, {cols}, label, period,
+                   CASE WHEN period = 'train' AND label = 0 THEN $weight ELSE 1.0 END AS weight
             FROM (SELECT *, CASE as_of {period} END AS period FROM _train)
             ANTI JOIN ({objecting}) o USING (as_of, household_id)
-            WHERE NOT censored
-              AND (period <> 'train' OR label = 1 OR {sampled} < {m.negative_fraction})
-            ORDER BY as_of, household_id
-        """).df()
+            WHERE NOT censored AND (period <> 'train' OR label = 1 OR {SAMPLED} < $fraction)
+            ORDER BY as_of, uprn, household_id
+            """,
+            {"weight": 1 / m.negative_fraction, "fraction": m.negative_fraction, "seed": str(m.seed)},
+        ).df()
         con.execute("DROP TABLE _train")
     return frame, periods, linked
 
@@ -136,13 +143,14 @@ def _choose_calibration(
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
 
-    losses, fitted = {}, {}
+    losses: dict[str, float] = {}
+    fitted: dict[str, Any] = {}
     for method in ("isotonic", "sigmoid"):
         c = CalibratedClassifierCV(FrozenEstimator(estimator), method=method)
         c.fit(x(cal), cal["label"].to_numpy())
         fitted[method] = c
         losses[method] = mt.log_loss(valid["label"].to_numpy(), c.predict_proba(x(valid))[:, 1])
-    best = min(losses, key=losses.get)
+    best = min(losses, key=lambda k: losses[k])
     return fitted[best], {"method": best, **{f"validation_log_loss_{k}": v for k, v in losses.items()}}
 
 
@@ -161,24 +169,14 @@ class _RulesEstimator(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(x)[:, 1] >= 0.25).astype(int)
 
 
+PERIODS = ("train", "validation", "calibration", "evaluation")
+
+
 def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
     """Everything up to the evaluation; registering in MLflow is registry.py's."""
-    import lightgbm as lgb
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, StandardScaler
-
     frame, periods, linked = labelled_frame(cfg, as_of, say)
     features = list(fb.FEATURES)
-    part = {p: frame[frame["period"] == p] for p in ("train", "validation", "calibration", "evaluation")}
-    if periods.validation == periods.calibration:
-        part["validation"] = part["calibration"]
-    for name, rows in part.items():
-        if rows["label"].sum() < 10:
-            raise UserError(
-                f"the {name} period ({len(rows):,} household-dates) holds fewer than 10 approaches: too few "
-                "to train or judge a model; is the history long enough for the horizon?"
-            )
+    part = _parts(frame, periods)
     counts = {
         n: {
             "rows": len(r),
@@ -188,11 +186,52 @@ def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
         }
         for n, r in part.items()
     }
-    m = cfg.model
     tr = part["train"]
-    w = tr["weight"].to_numpy()
     say(f"LightGBM on {len(tr):,} household-dates ({int(tr['label'].sum()):,} approaches)")
-    params = {
+    params = _lgbm_params(cfg)
+    clf, best = _fit_booster(cfg, params, part, features)
+    say(f"calibrating on {len(part['calibration']):,} household-dates, choosing on validation")
+    calibrated, choice = _choose_calibration(
+        clf, part["calibration"], part["validation"], lambda d: d[features]
+    )
+    model = RiskModel(clf.booster_, Calibration.from_sklearn(calibrated), features, best)
+    say("baselines: the council's rules and a logistic regression")
+    scored = model.score(frame)
+    ev_rows = frame["period"].to_numpy() == "evaluation"
+    model.reference = drift.reference(
+        frame.loc[ev_rows, features], features, scored["raw_score"].to_numpy()[ev_rows]
+    )
+    scores = {
+        "model": Scores(scored["raw_score"].to_numpy(), scored["probability"].to_numpy()),
+        **_baselines(frame, part, features),
+    }
+    say("evaluating on the latest dates whose horizon has passed")
+    evaluation = _evaluate(cfg, frame, scores)
+    importance = pd.DataFrame(
+        {"feature": features, "gain": clf.booster_.feature_importance("gain", iteration=best)}
+    ).sort_values("gain", ascending=False)
+    return Trained(model, periods, frame, scores, evaluation, choice, best, params, importance, counts)
+
+
+def _parts(frame: pd.DataFrame, periods: Periods) -> dict[str, pd.DataFrame]:
+    """The frame's rows by period; each must hold enough approaches to train on or judge by."""
+    part = {p: frame[frame["period"] == p] for p in PERIODS}
+    if periods.validation == periods.calibration:
+        part["validation"] = part["calibration"]
+    for name, rows in part.items():
+        if rows["label"].sum() < 10:
+            raise UserError(
+                f"the {name} period ({len(rows):,} household-dates) holds fewer than 10 approaches: too few "
+                "to train or judge a model; is the history long enough for the horizon?"
+            )
+    return part
+
+
+def _lgbm_params(cfg: CouncilConfig) -> dict[str, Any]:
+    """LightGBM's parameters. The same rows in the same order give the same trees, byte for byte:
+    a fixed seed and thread count, deterministic histograms, row-wise histogram building."""
+    m = cfg.model
+    return {
         "objective": "binary",
         "learning_rate": m.learning_rate,
         "num_leaves": m.num_leaves,
@@ -209,49 +248,57 @@ def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
         "deterministic": True,
         "force_row_wise": True,
     }
+
+
+def _fit_booster(
+    cfg: CouncilConfig, params: dict[str, Any], part: dict[str, pd.DataFrame], features: list[str]
+) -> tuple[Any, int]:
+    """The booster, stopped early on the validation period, and its best iteration."""
+    import lightgbm as lgb
+
+    tr, valid = part["train"], part["validation"]
     clf = lgb.LGBMClassifier(**params)
     clf.fit(
         tr[features],
         tr["label"],
-        sample_weight=w,
-        eval_set=[(part["validation"][features], part["validation"]["label"])],
+        sample_weight=tr["weight"].to_numpy(),
+        eval_set=[(valid[features], valid["label"])],
         eval_metric="binary_logloss",
-        callbacks=[lgb.early_stopping(m.early_stopping_rounds, verbose=False)],
+        callbacks=[lgb.early_stopping(cfg.model.early_stopping_rounds, verbose=False)],
     )
-    best = int(clf.best_iteration_ or m.max_rounds)
-    say(f"calibrating on {len(part['calibration']):,} household-dates, choosing on validation")
-    calibrated, choice = _choose_calibration(
-        clf, part["calibration"], part["validation"], lambda d: d[features]
-    )
-    model = RiskModel(clf.booster_, Calibration.from_sklearn(calibrated), features, best)
+    return clf, int(clf.best_iteration_ or cfg.model.max_rounds)
 
-    say("baselines: the council's rules and a logistic regression")
+
+def _baselines(frame: pd.DataFrame, part: dict[str, pd.DataFrame], features: list[str]) -> dict[str, Scores]:
+    """The council's rules and a logistic regression on the same features, each calibrated as
+    the model is, scored over the whole frame."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    tr = part["train"]
     logistic = make_pipeline(
         FunctionTransformer(lambda a: np.sign(a) * np.log1p(np.abs(a))),
         StandardScaler(),
         LogisticRegression(max_iter=2000, C=1.0),
     )
-    logistic.fit(tr[features], tr["label"], logisticregression__sample_weight=w)
+    logistic.fit(tr[features], tr["label"], logisticregression__sample_weight=tr["weight"].to_numpy())
     logistic_cal, _ = _choose_calibration(
         logistic, part["calibration"], part["validation"], lambda d: d[features]
     )
     rules_cal, _ = _choose_calibration(
         _RulesEstimator().fit(None, None), part["calibration"], part["validation"], lambda d: d
     )
-
-    scored = model.score(frame)
-    ev_rows = frame["period"].to_numpy() == "evaluation"
-    model.reference = drift.reference(
-        frame.loc[ev_rows, features], features, scored["raw_score"].to_numpy()[ev_rows]
-    )
-    scores = {
-        "model": Scores(scored["raw_score"].to_numpy(), scored["probability"].to_numpy()),
+    return {
         "rules": Scores(rules_score(frame), rules_cal.predict_proba(frame)[:, 1]),
         "logistic": Scores(
             logistic.decision_function(frame[features]), logistic_cal.predict_proba(frame[features])[:, 1]
         ),
     }
-    say("evaluating on the latest dates whose horizon has passed")
+
+
+def _evaluate(cfg: CouncilConfig, frame: pd.DataFrame, scores: dict[str, Scores]) -> dict[str, dict]:
+    """Each score's figures on the evaluation period, and the model's before calibration."""
     ev = frame["period"].to_numpy() == "evaluation"
     evaluation = {
         name: evaluate(frame[ev].reset_index(drop=True), s.raw[ev], s.probability[ev], cfg.teams)
@@ -265,7 +312,4 @@ def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
             frame.loc[ev, "label"].to_numpy().astype(float), sigmoid(scores["model"].raw[ev])
         ),
     }
-    importance = pd.DataFrame(
-        {"feature": features, "gain": clf.booster_.feature_importance("gain", iteration=best)}
-    ).sort_values("gain", ascending=False)
-    return Trained(model, periods, frame, scores, evaluation, choice, best, params, importance, counts)
+    return evaluation
