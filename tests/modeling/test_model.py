@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 import shutil
 import sqlite3
@@ -37,8 +38,8 @@ def with_tracking(cfg, uri: str, **model):
 
 @pytest.fixture(scope="module")
 def trained(validated_2k, tmp_path_factory: pytest.TempPathFactory):
+    from riskflag.jobs.training import train_and_register
     from riskflag.linkage.pipeline import link_council, replay_council, train_council
-    from riskflag.modeling.pipeline import train_and_register
     from riskflag.modeling.train import training_dates
 
     cfg, _, _ = validated_2k
@@ -210,6 +211,115 @@ def test_promotion_is_gated_and_recorded(trained) -> None:
     assert np.allclose(champion.predict(frame)["raw_score"], run.trained.scores["model"].raw[:20])
 
 
+def test_promote_with_the_tracking_server_down_exits_with_one_line_and_changes_nothing(
+    trained, tmp_path: Path
+) -> None:
+    """Through the CLI, against a tracking URI nothing listens on (with a password, which the
+    line must not show): exit non-zero, one line naming the registry, and the real store as it
+    was."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg, run, store = trained
+    before = _registry_state(store)
+    port = _free_port()
+    raw = yaml.safe_load(cfg.path.read_text())
+    raw["model"] = {**(raw.get("model") or {}), "tracking_uri": f"http://riskflag:s3cret@127.0.0.1:{port}"}
+    config = tmp_path / "council.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    shutil.copy(cfg.path.parent / "reasons.yaml", tmp_path / "reasons.yaml")
+    env = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+    for version in ([], ["--version", run.logged.version]):
+        r = subprocess.run(
+            [sys.executable, "-m", "riskflag", "promote", "--config", str(config), *version],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        said = (r.stdout + r.stderr).strip().splitlines()
+        assert r.returncode == 2 and len(said) == 1, r.stdout + r.stderr
+        assert said[0].startswith("error: the model registry at http://riskflag:***@127.0.0.1:")
+        assert f":{port} cannot be reached" in said[0] and "s3cret" not in said[0]
+    assert _registry_state(store) == before
+
+
+def test_promote_never_takes_an_unanswered_champion_lookup_for_no_champion(trained, monkeypatch) -> None:
+    """The registry answers until it is asked for the champion, then does not: promote stops
+    with one line, and neither the champion alias nor the challenger's tags change (before, the
+    challenger went through as if there were no champion, past the comparison with it)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from riskflag.errors import UserError
+
+    cfg, run, store = trained
+    client = registry.client(cfg).MlflowClient()
+    name, version = cfg.registered_name, run.logged.version
+    other = client.create_model_version(
+        name, client.get_model_version(name, version).source, run.logged.run_id
+    )
+    previous = registry.alias_version(cfg, registry.CHAMPION)
+    client.set_registered_model_alias(name, registry.CHAMPION, other.version)
+    try:
+        asked = MlflowClient.get_model_version_by_alias
+
+        def down(self, model: str, alias: str):
+            if alias == registry.CHAMPION:
+                raise MlflowException("API request failed: Connection refused", error_code="INTERNAL_ERROR")
+            return asked(self, model, alias)
+
+        before = _registry_state(store)
+        monkeypatch.setattr(MlflowClient, "get_model_version_by_alias", down)
+        with pytest.raises(UserError, match="cannot be reached") as refused:
+            registry.promote(cfg, version, AS_OF)
+        assert "\n" not in str(refused.value) and cfg.tracking_uri in str(refused.value)
+        monkeypatch.undo()
+        assert _registry_state(store) == before
+        assert registry.alias_version(cfg, registry.CHAMPION) == str(other.version)
+    finally:
+        client.set_registered_model_alias(name, registry.CHAMPION, previous or version)
+        client.delete_model_version(name, other.version)
+
+
+def test_a_missing_alias_is_no_champion_and_a_password_is_masked(trained) -> None:
+    cfg, _, _ = trained
+    assert registry.alias_version(cfg, "no-such-alias") is None
+    assert (
+        registry.masked_uri("https://me:pa%40ss@mlflow.example:5000/x")
+        == "https://me:***@mlflow.example:5000/x"
+    )
+    assert registry.masked_uri("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _registry_state(store: Path) -> list:
+    """Every alias, version and version tag in the SQLite store, read from the file itself."""
+    db = sqlite3.connect(store / "mlflow.db")
+    try:
+        return [
+            sorted(map(str, db.execute(f"SELECT * FROM {table}").fetchall()))
+            for table in (
+                "registered_model_aliases",
+                "model_versions",
+                "model_version_tags",
+                "registered_models",
+            )
+        ]
+    finally:
+        db.close()
+
+
 def test_training_never_reads_the_truth(council_2k: Path, tmp_path: Path) -> None:
     """The same extracts with the truth folder gone give the same model, file for file."""
     from riskflag.config import load_config
@@ -234,6 +344,63 @@ def test_training_never_reads_the_truth(council_2k: Path, tmp_path: Path) -> Non
             ((tmp_path / f"model_{name}" / "booster.txt").read_text(), t.evaluation["model"]["auc"]["value"])
         )
     assert outputs[0] == outputs[1]
+
+
+def test_training_twice_gives_the_same_model_files_and_figures(trained, tmp_path: Path) -> None:
+    """The same warehouse, config and seed give the same booster and calibration, byte for byte,
+    and the same evaluation; and so does the warehouse with every household renamed, as a relink
+    at another time renames the households it splits (their new ids carry the run's id)."""
+    from riskflag.modeling.train import train
+
+    cfg, run, _ = trained
+    first = _model_files(run.trained, tmp_path / "first")
+    assert first["booster.txt"].startswith(b"tree") and b"Tree=0" in first["booster.txt"]
+    again = train(cfg, AS_OF)
+    assert _model_files(again, tmp_path / "again") == first
+    assert _figures(again) == _figures(run.trained)
+
+    renamed = _households_renamed(cfg, tmp_path / "renamed")
+    moved = train(renamed, AS_OF)
+    assert not set(moved.frame["household_id"]) & set(run.trained.frame["household_id"])
+    assert _model_files(moved, tmp_path / "moved") == first
+    assert _figures(moved) == _figures(run.trained)
+
+
+def _model_files(trained, folder: Path) -> dict[str, bytes]:
+    trained.model.save(folder)
+    return {name: (folder / name).read_bytes() for name in ("booster.txt", "calibration.json")}
+
+
+def _figures(trained) -> str:
+    return json.dumps(
+        [trained.evaluation, trained.calibration_choice, trained.best_iteration, trained.counts],
+        default=float,
+        sort_keys=True,
+    )
+
+
+def _households_renamed(cfg, out: Path):
+    """A copy of the warehouse in which every household id is another, consistently everywhere
+    one is held, in an order unrelated to the old one."""
+    from riskflag.ingest import open_warehouse
+
+    moved = cfg.with_folders(cfg.data_folder, out)
+    out.mkdir(parents=True)
+    shutil.copy(cfg.warehouse, moved.warehouse)
+    rename = "'R' || substr(md5('renamed|' || {0}), 1, 15)"
+    with open_warehouse(moved.warehouse) as con:
+        for table, column in (
+            ("link_household_members", "household_id"),
+            ("link_households", "household_id"),
+            ("link_history_members", "household_id"),
+            ("link_household_changes", "id"),
+            ("history_objections", "household_ref"),
+            ("history_contacts", "household_ref"),
+        ):
+            con.execute(f"UPDATE {table} SET {column} = {rename.format(column)} WHERE {column} IS NOT NULL")
+        others = f"list_transform(other_ids, lambda x: {rename.format('x')})"
+        con.execute(f"UPDATE link_household_changes SET other_ids = {others}")
+    return moved
 
 
 def test_link_replay_links_each_training_date_and_leaves_the_warehouse_linked(trained) -> None:

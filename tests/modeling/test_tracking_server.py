@@ -60,8 +60,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_train_promote_and_load_through_a_server(server: str, validated_2k) -> None:
+    from riskflag.jobs.training import train_and_register
     from riskflag.linkage.pipeline import link_council, train_council
-    from riskflag.modeling.pipeline import train_and_register
 
     cfg, _, _ = validated_2k
     train_council(cfg, AS_OF)

@@ -5,57 +5,79 @@ template a council reads)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from riskflag.config import CouncilConfig
+
+if TYPE_CHECKING:
+    from riskflag.modeling.train import Trained
 
 
 def _ci(e: dict) -> str:
     return f"{e['value']:.3f} ({e['low']:.3f} to {e['high']:.3f})"
 
 
-def render(
-    cfg: CouncilConfig,
-    as_of: date,
-    trained,  # riskflag.modeling.train.Trained
-    fairness: pd.DataFrame,
-    coverage: dict[str, float],
-    version: str = "(registered on logging)",
-) -> str:
-    p, ev = trained.periods, trained.evaluation
-    m, r, lr = ev["model"], ev["rules"], ev["logistic"]
+def _performance(cfg: CouncilConfig, trained: Trained) -> str:
+    """The table of each score's figures on the evaluation period."""
+    ev = trained.evaluation
     capacity = sum(t.capacity for t in cfg.teams)
     rows = [
         "| score | AUC | average precision | Brier | observed/expected | calibration slope | "
         f"precision at capacity ({capacity}/date) | precision, top 1% | precision, top 5% |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, e in (("model", m), ("rules baseline", r), ("logistic baseline", lr)):
+    for name, e in (
+        ("model", ev["model"]),
+        ("rules baseline", ev["rules"]),
+        ("logistic baseline", ev["logistic"]),
+    ):
         rows.append(
             f"| {name} | {_ci(e['auc'])} | {e['average_precision']:.3f} | {_ci(e['brier'])} | "
             f"{_ci(e['observed_over_expected'])} | {_ci(e['calibration_slope'])} | "
             f"{e['at_capacity']['precision']:.3f} | {e['top_1pct']['precision']:.3f} | "
             f"{e['top_5pct']['precision']:.3f} |"
         )
+    return "\n".join(rows)
+
+
+def _fairness(fairness: pd.DataFrame) -> str:
+    """The three groups, among those large enough to judge, with the lowest recall ratios."""
     judged = fairness[fairness["judged"]]
     worst = judged.sort_values("recall_at_capacity_ratio").head(3)
-    fair_lines = [
+    lines = [
         f"- {w['attribute']} = {w['group']}: recall at capacity {w['recall_at_capacity']:.3f}, "
         f"{w['recall_at_capacity_ratio']:.2f} times the largest group's"
         for _, w in worst.iterrows()
     ] or ["- no group was large enough to judge"]
-    too_small = fairness[(~fairness["judged"]) & (fairness["group"] != "unknown")]
-    cover = ", ".join(f"{k} {v:.0%}" for k, v in coverage.items())
-    top = ", ".join(trained.importance["feature"].head(8))
+    return "\n".join(lines)
+
+
+def _linkage(trained: Trained) -> str:
+    """Which linkage the households came from: as it stood at each date, or today's."""
     linked = sum(c.get("linked_point_in_time", 0) for c in trained.counts.values())
     dates = sum(c.get("as_of_dates", 0) for c in trained.counts.values())
-    linkage = (
-        "the linkage as it stood at each date (no later record regroups a household)"
-        if linked == dates
-        else f"the linkage as it stood at {linked} of the {dates} dates; at the others, today's "
+    if linked == dates:
+        return "the linkage as it stood at each date (no later record regroups a household)"
+    return (
+        f"the linkage as it stood at {linked} of the {dates} dates; at the others, today's "
         "linkage, which knows later records (the history had not been replayed)"
     )
+
+
+def render(
+    cfg: CouncilConfig,
+    as_of: date,
+    trained: Trained,
+    fairness: pd.DataFrame,
+    coverage: dict[str, float],
+    version: str = "(registered on logging)",
+) -> str:
+    p, m = trained.periods, trained.evaluation["model"]
+    cover = ", ".join(f"{k} {v:.0%}" for k, v in coverage.items())
+    top = ", ".join(trained.importance["feature"].head(8))
+    too_small = fairness[(~fairness["judged"]) & (fairness["group"] != "unknown")]
     return f"""# Model card: {cfg.registered_name} (version {version})
 
 **Intended use.** Rank the households of {cfg.council.name} by their risk of a homelessness
@@ -69,7 +91,7 @@ homelessness prevention; households outside the council-tax base.
 
 **Data.** The council's own records as known at each as-of date (council tax, rent, benefits,
 homelessness cases, children's and adult services, anti-social behaviour, schools, deaths),
-linked to households by {linkage}. As-of dates: training
+linked to households by {_linkage(trained)}. As-of dates: training
 {p.train[0]} to {p.train[-1]} ({len(p.train)} month ends), validation {", ".join(map(str, p.validation))},
 calibration {", ".join(map(str, p.calibration))}, evaluation {", ".join(map(str, p.evaluation))}; each
 period's outcomes end before the next period begins. Equality fields (sex, ethnicity,
@@ -84,13 +106,13 @@ the raw score. It leans most on: {top}.
 **Performance** on the evaluation period ({m["rows"]:,} household-dates, {m["positives"]:,} approaches,
 base rate {m["base_rate"]:.2%}); 95% intervals from a bootstrap over households:
 
-{chr(10).join(rows)}
+{_performance(cfg, trained)}
 
 **Fairness** (evaluation period, selection at capacity). Coverage of the equality fields the
 council holds: {cover}. Lowest recall ratios among groups large enough to judge (at least 30
 approaches):
 
-{chr(10).join(fair_lines)}
+{_fairness(fairness)}
 
 Groups too small to judge: {len(too_small)} (listed in fairness.csv, not hidden). Households whose
 equality fields are not recorded are a group of their own ("unknown"); what partial coverage

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc.model import PythonModel
 
 from riskflag.modeling.model import RiskModel
 
 
-class PyfuncRisk(mlflow.pyfunc.PythonModel):
+class PyfuncRisk(PythonModel):
     """predict() returns the raw score (rank by it) and the calibrated probability."""
 
     def load_context(self, context: Any) -> None:

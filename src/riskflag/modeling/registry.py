@@ -374,7 +374,7 @@ def promote(cfg: CouncilConfig, version: str | None, on: date) -> Decision:
     enough to judge within bounds of the largest group's, and on the challenger's evaluation
     period no worse than the current champion beyond the margins. The decision and its reasons
     are recorded on the version in the registry, passed or not."""
-    from riskflag import features as fb
+    from riskflag.features import build as fb
     from riskflag.ingest import open_warehouse
     from riskflag.modeling import metrics as mt
     from riskflag.modeling.evaluate import select_at_capacity

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from riskflag import features as fb
 from riskflag.config import CouncilConfig
 from riskflag.core import sql
 from riskflag.errors import UserError
 from riskflag.features import Periods, add_months, plan_periods
+from riskflag.features import build as fb
 from riskflag.ingest import open_warehouse, table_exists
 from riskflag.modeling import drift
 from riskflag.modeling import metrics as mt
@@ -90,8 +90,9 @@ def labelled_frame(
     approach and a reproducible share of the other household-dates, weighted up so that the data
     still says how common approaches are; a large council's history does not fit in memory whole.
     The share and the rows' order (date, then property) rest on what a relink cannot change, so
-    the same warehouse, config and seed give the same model file byte for byte. Also the dates whose households come from the linkage as it stood then: at any other date they
-    come from today's linkage, which knows later records (`riskflag link replay` fills them in)."""
+    the same warehouse, config and seed give the same model file byte for byte. Also the dates
+    whose households come from the linkage as it stood then: at any other date they come from
+    today's linkage, which knows later records (`riskflag link replay` fills them in)."""
     m = cfg.model
     with open_warehouse(cfg.warehouse, memory_limit="4GB") as con:
         periods = plan_periods(as_of, cfg.horizon_days, first_as_of(con), max_dates=m.max_as_of_dates)
