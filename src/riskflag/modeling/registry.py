@@ -373,7 +373,8 @@ def promote(cfg: CouncilConfig, version: str | None, on: date) -> Decision:
     expected and calibration slope within bounds, recall at capacity of every group large
     enough to judge within bounds of the largest group's, and on the challenger's evaluation
     period no worse than the current champion beyond the margins. The decision and its reasons
-    are recorded on the version in the registry, passed or not."""
+    are recorded on the version in the registry, passed or not. A registry that does not answer
+    stops it with one line before anything is recorded: silence is never "no champion"."""
     from riskflag.features import build as fb
     from riskflag.ingest import open_warehouse
     from riskflag.modeling import metrics as mt
