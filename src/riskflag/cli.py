@@ -489,11 +489,11 @@ def train_cmd(
 
 
 def _train(cfg: CouncilConfig, as_of: date) -> Any:
-    from riskflag.modeling import train_and_register
+    from riskflag.jobs import training
 
     with _progress() as bar:
         task = bar.add_task("Training", total=None)
-        run = train_and_register(cfg, as_of, say=lambda what: bar.update(task, description=what))
+        run = training.train_and_register(cfg, as_of, say=lambda what: bar.update(task, description=what))
     _print_evaluation(
         run.trained.evaluation,
         cfg,

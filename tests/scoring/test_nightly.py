@@ -46,8 +46,8 @@ def _cfg(folder: Path, **nightly_changes):
 def base(council_2k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A council validated, linked and with a champion model as of 29 October."""
     from riskflag.ingest.pipeline import validate_council
+    from riskflag.jobs.training import train_and_register
     from riskflag.linkage.pipeline import link_council, train_council
-    from riskflag.modeling.pipeline import train_and_register
     from riskflag.modeling.registry import promote
 
     folder = tmp_path_factory.mktemp("nightly-base")

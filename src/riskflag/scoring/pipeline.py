@@ -22,13 +22,13 @@ import pandas as pd
 
 from riskflag import __version__
 from riskflag.config import CouncilConfig
+from riskflag.core.lock import exclusive
 from riskflag.errors import UserError
 from riskflag.features import build as fb
 from riskflag.ingest.warehouse import known, open_warehouse, table_exists
 from riskflag.modeling import drift
 from riskflag.scoring import evidence, explain, flag, publish
 from riskflag.scoring.champion import Champion, resolve
-from riskflag.core.lock import exclusive
 
 Say = Callable[[str], None]
 SMALL = 10
