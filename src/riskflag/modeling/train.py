@@ -254,7 +254,10 @@ def train(cfg: CouncilConfig, as_of: date, say: Say = _quiet) -> Trained:
     say("evaluating on the latest dates whose horizon has passed")
     ev = frame["period"].to_numpy() == "evaluation"
     evaluation = {
-        name: evaluate(frame[ev].reset_index(drop=True), s.raw[ev], s.probability[ev], cfg.teams)
+        name: evaluate(
+            frame[ev].reset_index(drop=True), s.raw[ev], s.probability[ev], cfg.teams,
+            floor=cfg.nightly.probability_floor,
+        )
         for name, s in scores.items()
     }
     evaluation["model"]["uncalibrated"] = {
