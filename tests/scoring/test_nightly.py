@@ -21,7 +21,7 @@ import pytest
 
 from riskflag.config import load_config
 from riskflag.errors import UserError
-from riskflag.scoring.pipeline import NightlyStop, nightly
+from riskflag.jobs.nightly import NightlyStop, nightly
 from tests.conftest import SMALL_COUNCIL_GATES, council_config
 
 TRAINED_AT = date(2026, 10, 29)
@@ -113,7 +113,7 @@ def test_publishes_each_teams_list_with_capacity_and_a_manifest(night) -> None:
 
 
 def test_contributions_add_up_to_the_raw_score(night) -> None:
-    from riskflag.features import build as fb
+    from riskflag.features import build
     from riskflag.ingest.warehouse import open_warehouse
     from riskflag.scoring.champion import resolve
 
@@ -122,8 +122,7 @@ def test_contributions_add_up_to_the_raw_score(night) -> None:
     flagged = c[c["team"].notna()].set_index("household_id")
     model = resolve(cfg).model
     with open_warehouse(cfg.warehouse) as con:
-        fb.build(con, [NIGHT1], out="_t")
-        feats = con.execute("SELECT * FROM _t").df().set_index("household_id").loc[flagged.index]
+        feats = build(con, [NIGHT1]).frame(con).set_index("household_id").loc[flagged.index]
     contrib = model.contributions(feats)
     assert abs(contrib.sum(axis=1) - flagged["raw_score"].to_numpy()).max() < 1e-6
     assert abs(contrib[:, -1] - flagged["base_value"].to_numpy()).max() < 1e-9
@@ -178,15 +177,15 @@ def test_housing_advice_evidence_cites_the_advice_cases(night) -> None:
     """Advice-only approaches are rare in the default world, so the list may show none: the
     evidence query is checked directly, for every household with advice in the last six months,
     against the cited records, and earlier approaches are checked to cite only duty cases."""
-    from riskflag.features import build as fb
+    from riskflag.features import build
     from riskflag.ingest.warehouse import open_warehouse
     from riskflag.scoring import evidence
 
     cfg, _ = night
     with open_warehouse(cfg.warehouse) as con:
-        fb.build(con, [NIGHT1], out="_scored_features")
-        households = con.execute("SELECT as_of, household_id, uprn FROM _scored_features").df()
-        got = evidence.gather(con, households)
+        fs = build(con, [NIGHT1])
+        households = con.execute(f"SELECT as_of, household_id, uprn FROM {fs.table}").df()
+        got = evidence.gather(con, evidence.flag_households(con, fs, households))
         advice = got["housing_advice"]
         assert len(advice) >= 3, "the 2k council should have some advice-only approaches"
         for _hh, e in advice.iterrows():

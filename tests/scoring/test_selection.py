@@ -57,7 +57,9 @@ def _nightly_lists(frame: pd.DataFrame) -> dict:
 def _old_pooled(frame: pd.DataFrame, score: np.ndarray, teams: list[Team]) -> np.ndarray:
     """Evaluation's selection before issue 19: shared capacity pooled, no floor, no suppressions."""
     chosen = np.zeros(len(frame), dtype=bool)
-    order = pd.DataFrame({"as_of": frame["as_of"], "hh": frame["household_id"], "s": -score, "ward": frame["ward"]})
+    order = pd.DataFrame(
+        {"as_of": frame["as_of"], "hh": frame["household_id"], "s": -score, "ward": frame["ward"]}
+    )
     order = order.sort_values(["as_of", "s", "hh"], kind="mergesort")
     assigned = {w for t in teams for w in t.wards}
     for t in (t for t in teams if t.wards):

@@ -19,8 +19,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from riskflag.config import CouncilConfig
 from riskflag.errors import UserError
-from riskflag.features import build as fb
-from riskflag.features.dates import Periods, add_months, plan_periods
+from riskflag import features as fb
+from riskflag.features import Periods, add_months, plan_periods
 from riskflag.ingest.warehouse import open_warehouse, table_exists
 from riskflag.modeling import metrics as mt
 from riskflag.modeling.evaluate import evaluate
@@ -88,15 +88,15 @@ def labelled_frame(
     with open_warehouse(cfg.warehouse, memory_limit="4GB") as con:
         periods = plan_periods(as_of, cfg.horizon_days, first_as_of(con), max_dates=m.max_as_of_dates)
         say(f"features and labels at {len(periods.all())} month ends")
-        fb.build(con, periods.all(), cfg.horizon_days, out="_train")
-        linked = {r[0] for r in con.execute("SELECT as_of FROM _linked_at WHERE point_in_time").fetchall()}
+        fs = fb.build(con, periods.all(), cfg.horizon_days)
+        linked = fs.linkage.point_in_time(con)
         if len(linked) < len(periods.all()):
             say(
                 f"warning: {len(periods.all()) - len(linked)} of {len(periods.all())} month ends are before "
                 "the linkage history begins, so their households come from today's linkage, which knows "
                 "later records; run `riskflag link replay` to link the history as it stood"
             )
-        objecting = fb.objecting_households(con, as_of)
+        objecting = fb.objecting_households(con, fs, as_of)
         period = " ".join(f"WHEN DATE '{d}' THEN '{periods.of(d)}'" for d in periods.all())
         sampled = (
             f"(hash(household_id || '|' || CAST(as_of AS VARCHAR) || '|{m.seed}') % 1000003) / 1000003.0"
@@ -105,13 +105,13 @@ def labelled_frame(
         weight = f"CASE WHEN period = 'train' AND label = 0 THEN {1 / m.negative_fraction} ELSE 1.0 END"
         frame = con.execute(f"""
             SELECT as_of, household_id, ward, {cols}, label, period, {weight} AS weight
-            FROM (SELECT *, CASE as_of {period} END AS period FROM _train)
+            FROM (SELECT *, CASE as_of {period} END AS period FROM {fs.table})
             ANTI JOIN ({objecting}) o USING (as_of, household_id)
             WHERE NOT censored
               AND (period <> 'train' OR label = 1 OR {sampled} < {m.negative_fraction})
             ORDER BY as_of, household_id
         """).df()
-        con.execute("DROP TABLE _train")
+        con.execute(f"DROP TABLE {fs.table}")
     return frame, periods, linked
 
 

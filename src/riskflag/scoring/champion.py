@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from riskflag.config import CouncilConfig
+from riskflag.core import files
 from riskflag.errors import UserError
-from riskflag.modeling.model import BOOSTER, CALIBRATION, RiskModel
+from riskflag.modeling import BOOSTER, CALIBRATION, RiskModel
 
 CACHE = "models/champion-cache"
 
@@ -67,17 +67,15 @@ def resolve(cfg: CouncilConfig) -> Champion:
 
 def _store(cfg: CouncilConfig, champ: Champion) -> None:
     folder = _cache(cfg)
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    champ.model.save(tmp)
-    (tmp / "champion.json").write_text(
-        json.dumps({"name": champ.name, "version": champ.version, "run_id": champ.run_id}), encoding="utf-8"
-    )
-    old = folder.with_name(folder.name + f".old{os.getpid()}")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+
+    def write(tmp: Path) -> None:
+        champ.model.save(tmp)
+        (tmp / "champion.json").write_text(
+            json.dumps({"name": champ.name, "version": champ.version, "run_id": champ.run_id}),
+            encoding="utf-8",
+        )
+
+    files.folder(folder.parent, folder.name, write)
 
 
 def _why(exc: Exception) -> str:
