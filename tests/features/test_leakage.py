@@ -23,9 +23,10 @@ import pandas as pd
 import pytest
 
 from riskflag import features as fb
+from riskflag import ingest
 from riskflag.ingest.deliveries import delivery_date
 from riskflag.ingest.pipeline import validate_council
-from riskflag.ingest.warehouse import known, open_warehouse
+from riskflag.ingest.warehouse import open_warehouse
 from riskflag.linkage.pipeline import latest_model, link_council, replay_council, train_council
 
 T = date(2025, 3, 31)
@@ -74,7 +75,8 @@ def _cut_extracts(source_folder: Path, warehouse: Path, t: date, out: Path) -> d
                 continue
             keep = dict(
                 con.execute(
-                    f"SELECT _row, {known(source)} <= DATE '{t}' FROM history_{source} WHERE _file = ?",
+                    f"SELECT _row, {ingest.known(source)} <= DATE '{t}' "
+                    f"FROM history_{source} WHERE _file = ?",
                     [f"{source}/{history[0].name}"],
                 ).fetchall()
             )
@@ -111,7 +113,7 @@ def compared(validated_2k, council_2k: Path, tmp_path_factory: pytest.TempPathFa
     with open_warehouse(early.warehouse) as con:
         known = con.execute("SELECT identity_id FROM link_identities").df()
         for source in removed:
-            late = f"SELECT count(*) FROM history_{source} WHERE {known(source)} > DATE '{T}'"
+            late = f"SELECT count(*) FROM history_{source} WHERE {ingest.known(source)} > DATE '{T}'"
             assert con.execute(late).fetchall() == [(0,)], f"{source}: rows known after t were ingested"
     for c in (cfg, early, today):
         with open_warehouse(c.warehouse) as con:

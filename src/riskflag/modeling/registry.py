@@ -332,8 +332,7 @@ def promote(cfg: CouncilConfig, version: str | None, on: date) -> Decision:
         y = rows["label"].to_numpy().astype(float)
         figures = {}
         for name, v in (("challenger", version), ("champion", champion)):
-            scored = load_version(cfg, v).score(rows)
-            raw, prob = scored["raw_score"].to_numpy(), scored["probability"].to_numpy()
+            raw, prob = load_version(cfg, v).score(rows)[["raw_score", "probability"]].to_numpy(float).T
             chosen = select_at_capacity(rows, raw, cfg.teams, prob, cfg.nightly.probability_floor)
             figures[name] = (mt.auc(y, raw), float(y[chosen].mean()))
         (ca, cp), (pa, pp) = figures["challenger"], figures["champion"]

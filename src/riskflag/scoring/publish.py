@@ -3,8 +3,9 @@ opens cleanly in Excel), one HTML list per team, a manifest; and a status page e
 rewrites, failed or not.
 
 A run's files are written into a hidden folder beside their final place and renamed into it in
-one step, so a reader (or a run killed half-way) never sees part of a list. Everything shown in
-HTML is escaped; every CSV cell is made spreadsheet-safe.
+one step (riskflag.core.files: fsynced, owner-only whatever the umask, since they name people),
+so a reader (or a run killed half-way) never sees part of a list. Everything shown in HTML is
+escaped; every CSV cell is made spreadsheet-safe.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from riskflag.config import CouncilConfig
-from riskflag.core import files, sql
+from riskflag.core import files
 from riskflag.errors import UserError
 from riskflag.ingest import open_warehouse, table_exists
 from riskflag.linkage import SOURCES
@@ -67,7 +67,7 @@ def _rows(con: Any, source: str, records: list[str]) -> list[dict]:
         return []
     key = SOURCES[source].record
     df = con.execute(
-        f"SELECT * FROM history_{source} WHERE CAST({sql.ident(key)} AS VARCHAR) IN "
+        f"SELECT * FROM history_{source} WHERE CAST({key} AS VARCHAR) IN "
         "(SELECT unnest(?::VARCHAR[])) ORDER BY _delivered_on, _file, _row",
         [records],
     ).df()
