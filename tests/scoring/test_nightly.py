@@ -140,6 +140,31 @@ def test_contributions_add_up_to_the_raw_score(night) -> None:
     assert shown >= len(flagged)
 
 
+def test_two_feature_builds_on_one_connection_do_not_collide(night) -> None:
+    """Each build names its own relations: a later build (other dates, labels) leaves an earlier
+    one's tables as they were, so a stage holding a FeatureSet reads what it was given."""
+    from dataclasses import astuple
+
+    from riskflag.features import build
+    from riskflag.ingest.warehouse import open_warehouse
+
+    cfg, _ = night
+    with open_warehouse(cfg.warehouse) as con:
+        first = build(con, [NIGHT1])
+        before, linked = first.frame(con), con.execute(f"SELECT * FROM {first.linkage.linked_at}").df()
+        second = build(con, [TRAINED_AT, NIGHT2], horizon_days=56)
+        names = [
+            {fs.table, fs.as_of, fs.members, fs.members_final, fs.person_dob, fs.records, fs.snapshots,
+             fs.cohort, fs.cohort_excluded, *astuple(fs.linkage), *(r for _, r in fs.versions)}
+            for fs in (first, second)
+        ]  # fmt: skip
+        assert len(names[0]) >= 13 and not names[0] & names[1]
+        pd.testing.assert_frame_equal(first.frame(con), before)
+        pd.testing.assert_frame_equal(con.execute(f"SELECT * FROM {first.linkage.linked_at}").df(), linked)
+        assert set(before["as_of"].dt.date) == {NIGHT1} and "label" not in before
+        assert set(second.frame(con)["as_of"].dt.date) == {TRAINED_AT, NIGHT2}
+
+
 def _latest(
     con, source: str, key: str, refs: list[str], as_of: date, when: str | None = None
 ) -> pd.DataFrame:
