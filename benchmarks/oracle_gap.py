@@ -39,7 +39,7 @@ def _regressor() -> lgb.LGBMRegressor:
 
 
 def features(demo: Path) -> dict[str, float]:
-    from riskflag.features import build as fb
+    from riskflag import features as fb
     from riskflag.ingest.warehouse import open_warehouse
 
     oracle = pd.read_parquet(demo / "council" / "truth" / "oracle.parquet")
@@ -49,8 +49,7 @@ def features(demo: Path) -> dict[str, float]:
         warehouse = Path(tmp) / "warehouse.duckdb"
         shutil.copy(demo / "runs" / "warehouse.duckdb", warehouse)
         with open_warehouse(warehouse, memory_limit="8GB") as con:
-            fb.build(con, training + EVALUATION, horizon_days=HORIZON, out="_f")
-            f = con.execute("SELECT * FROM _f").df()
+            f = fb.build(con, training + EVALUATION, horizon_days=HORIZON).frame(con)
     f["as_of_date"] = pd.to_datetime(f["as_of"])
     f["uprn"] = f["uprn"].astype("int64")
     x = f.merge(oracle[["as_of_date", "uprn", "probability"]], on=["as_of_date", "uprn"])

@@ -63,7 +63,7 @@ def test_packages_meet_only_at_their_interfaces(copy: Path) -> None:
     assert clean.returncode == 0, clean.stdout
     src = copy / "src" / "riskflag"
     with open(src / "scoring" / "explain.py", "a") as fh:
-        fh.write("\nfrom riskflag.features.build import _members  # noqa\n")
+        fh.write("\nfrom riskflag.features.household import _members  # noqa\n")
         fh.write("\nfrom riskflag.linkage.people import cluster  # noqa\n")
     with open(src / "modeling" / "metrics.py", "a") as fh:
         fh.write("\n\ndef _long() -> None:\n" + "    x = 1\n" * 85)
@@ -71,7 +71,7 @@ def test_packages_meet_only_at_their_interfaces(copy: Path) -> None:
     broken = _check_structure(copy)
     assert broken.returncode == 1
     out = broken.stdout
-    assert "imports private riskflag.features.build._members" in out
+    assert "imports private riskflag.features.household._members" in out
     assert "imports riskflag.linkage.people: use the interface riskflag.linkage" in out
     assert "_long is 86 lines (at most 80)" in out
     assert "reaches into a private attribute, ._path" in out

@@ -643,14 +643,14 @@ def nightly_cmd(
 
 
 def _nightly(cfg: CouncilConfig, as_of: date) -> Any:
-    from riskflag.scoring import nightly, root
+    from riskflag.jobs import nightly as job
 
     try:
         with _progress() as bar:
             task = bar.add_task("Nightly", total=None)
-            res = nightly(cfg, as_of, say=lambda what: bar.update(task, description=f"Nightly: {what}"))
+            res = job.nightly(cfg, as_of, say=lambda what: bar.update(task, description=f"Nightly: {what}"))
     except UserError:
-        console.print(f"Status page: [bold]{root(cfg) / 'status.html'}[/]")
+        console.print(f"Status page: [bold]{job.root(cfg) / 'status.html'}[/]")
         raise
     c = res.counts
     t = Table(title=f"Nightly run as of {as_of}: {res.outcome.upper()}")

@@ -43,7 +43,9 @@ SOURCE_NAMES = (
 
 
 def shipped(*parts: str) -> Path:
-    """A file riskflag ships as package data (riskflag is installed unzipped, so it is on disk)."""
+    """A file riskflag ships as package data, the default where a council names none of its own
+    (found through importlib.resources, so an installed riskflag has it; installed unzipped, it is
+    a file on disk that DuckDB can read)."""
     return Path(str(resources.files("riskflag").joinpath(*parts)))
 
 
@@ -133,10 +135,9 @@ class LinkageConfig(Strict):
     def overrides_path(self, cfg: CouncilConfig) -> Path:
         return self.overrides if self.overrides.is_absolute() else cfg.output_folder / self.overrides
 
-    def nicknames_path(self, cfg: CouncilConfig) -> Path | None:
-        """The council's own list; None: riskflag's (linkage finds it as package data)."""
+    def nicknames_path(self, cfg: CouncilConfig) -> Path:
         if self.nicknames is None:
-            return None
+            return shipped("linkage", "nicknames.csv")
         return self.nicknames if self.nicknames.is_absolute() else cfg.path.resolve().parent / self.nicknames
 
     def models_folder(self, cfg: CouncilConfig) -> Path:

@@ -22,7 +22,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from riskflag.features import build as fb
+from riskflag import features as fb
+from riskflag import ingest
 from riskflag.ingest.deliveries import delivery_date
 from riskflag.ingest.pipeline import validate_council
 from riskflag.ingest.warehouse import open_warehouse
@@ -35,17 +36,17 @@ REFERENCE = ("llpg", "area_deprivation")  # taken as they now stand, by design
 
 def _features_and_keys(cfg) -> pd.DataFrame:
     with open_warehouse(cfg.warehouse) as con:
-        fb.build(con, [T], out="_f")
-        feats = con.execute("SELECT * FROM _f").df()
-        linked = con.execute("SELECT point_in_time FROM _linked_at").fetchall()
-        keys = con.execute("""
+        fs = fb.build(con, [T])
+        feats = con.execute(f"SELECT * FROM {fs.table}").df()
+        linked = con.execute(f"SELECT point_in_time FROM {fs.linkage.linked_at}").fetchall()
+        keys = con.execute(f"""
             WITH known_identities AS (
                 SELECT p.person_id, string_agg(p.identity_id, ',' ORDER BY p.identity_id) AS idents
-                FROM _lp p SEMI JOIN _known_identities k USING (identity_id) GROUP BY 1
+                FROM {fs.linkage.persons} p SEMI JOIN _known_identities k USING (identity_id) GROUP BY 1
             )
             SELECT m.household_id, m.uprn,
                    list(coalesce(f.idents, 'unknown by t') ORDER BY f.idents) AS people
-            FROM _members m LEFT JOIN known_identities f USING (person_id)
+            FROM {fs.members} m LEFT JOIN known_identities f USING (person_id)
             GROUP BY ALL
         """).df()
     keys["key"] = keys["uprn"] + "|" + keys["people"].map(lambda p: ";".join(p))
@@ -74,7 +75,8 @@ def _cut_extracts(source_folder: Path, warehouse: Path, t: date, out: Path) -> d
                 continue
             keep = dict(
                 con.execute(
-                    f"SELECT _row, {fb.known(source)} <= DATE '{t}' FROM history_{source} WHERE _file = ?",
+                    f"SELECT _row, {ingest.known(source)} <= DATE '{t}' "
+                    f"FROM history_{source} WHERE _file = ?",
                     [f"{source}/{history[0].name}"],
                 ).fetchall()
             )
@@ -111,7 +113,7 @@ def compared(validated_2k, council_2k: Path, tmp_path_factory: pytest.TempPathFa
     with open_warehouse(early.warehouse) as con:
         known = con.execute("SELECT identity_id FROM link_identities").df()
         for source in removed:
-            late = f"SELECT count(*) FROM history_{source} WHERE {fb.known(source)} > DATE '{T}'"
+            late = f"SELECT count(*) FROM history_{source} WHERE {ingest.known(source)} > DATE '{T}'"
             assert con.execute(late).fetchall() == [(0,)], f"{source}: rows known after t were ingested"
     for c in (cfg, early, today):
         with open_warehouse(c.warehouse) as con:

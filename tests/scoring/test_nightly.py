@@ -21,7 +21,7 @@ import pytest
 
 from riskflag.config import load_config
 from riskflag.errors import UserError
-from riskflag.scoring.pipeline import NightlyStop, nightly
+from riskflag.jobs.nightly import NightlyStop, nightly
 from tests.conftest import SMALL_COUNCIL_GATES, council_config
 
 TRAINED_AT = date(2026, 10, 29)
@@ -113,7 +113,7 @@ def test_publishes_each_teams_list_with_capacity_and_a_manifest(night) -> None:
 
 
 def test_contributions_add_up_to_the_raw_score(night) -> None:
-    from riskflag.features import build as fb
+    from riskflag.features import build
     from riskflag.ingest.warehouse import open_warehouse
     from riskflag.scoring.champion import resolve
 
@@ -122,8 +122,7 @@ def test_contributions_add_up_to_the_raw_score(night) -> None:
     flagged = c[c["team"].notna()].set_index("household_id")
     model = resolve(cfg).model
     with open_warehouse(cfg.warehouse) as con:
-        fb.build(con, [NIGHT1], out="_t")
-        feats = con.execute("SELECT * FROM _t").df().set_index("household_id").loc[flagged.index]
+        feats = build(con, [NIGHT1]).frame(con).set_index("household_id").loc[flagged.index]
     contrib = model.contributions(feats)
     assert abs(contrib.sum(axis=1) - flagged["raw_score"].to_numpy()).max() < 1e-6
     assert abs(contrib[:, -1] - flagged["base_value"].to_numpy()).max() < 1e-9
@@ -139,6 +138,31 @@ def test_contributions_add_up_to_the_raw_score(night) -> None:
             assert (r["contribution"] > 0) == (r in row["reasons"])
             shown += 1
     assert shown >= len(flagged)
+
+
+def test_two_feature_builds_on_one_connection_do_not_collide(night) -> None:
+    """Each build names its own relations: a later build (other dates, labels) leaves an earlier
+    one's tables as they were, so a stage holding a FeatureSet reads what it was given."""
+    from dataclasses import astuple
+
+    from riskflag.features import build
+    from riskflag.ingest.warehouse import open_warehouse
+
+    cfg, _ = night
+    with open_warehouse(cfg.warehouse) as con:
+        first = build(con, [NIGHT1])
+        before, linked = first.frame(con), con.execute(f"SELECT * FROM {first.linkage.linked_at}").df()
+        second = build(con, [TRAINED_AT, NIGHT2], horizon_days=56)
+        names = [
+            {fs.table, fs.as_of, fs.members, fs.members_final, fs.person_dob, fs.records, fs.snapshots,
+             fs.cohort, fs.cohort_excluded, *astuple(fs.linkage), *(r for _, r in fs.versions)}
+            for fs in (first, second)
+        ]  # fmt: skip
+        assert len(names[0]) >= 13 and not names[0] & names[1]
+        pd.testing.assert_frame_equal(first.frame(con), before)
+        pd.testing.assert_frame_equal(con.execute(f"SELECT * FROM {first.linkage.linked_at}").df(), linked)
+        assert set(before["as_of"].dt.date) == {NIGHT1} and "label" not in before
+        assert set(second.frame(con)["as_of"].dt.date) == {TRAINED_AT, NIGHT2}
 
 
 def _latest(
@@ -178,15 +202,15 @@ def test_housing_advice_evidence_cites_the_advice_cases(night) -> None:
     """Advice-only approaches are rare in the default world, so the list may show none: the
     evidence query is checked directly, for every household with advice in the last six months,
     against the cited records, and earlier approaches are checked to cite only duty cases."""
-    from riskflag.features import build as fb
+    from riskflag.features import build
     from riskflag.ingest.warehouse import open_warehouse
     from riskflag.scoring import evidence
 
     cfg, _ = night
     with open_warehouse(cfg.warehouse) as con:
-        fb.build(con, [NIGHT1], out="_scored_features")
-        households = con.execute("SELECT as_of, household_id, uprn FROM _scored_features").df()
-        got = evidence.gather(con, households)
+        fs = build(con, [NIGHT1])
+        households = con.execute(f"SELECT as_of, household_id, uprn FROM {fs.table}").df()
+        got = evidence.gather(con, evidence.flag_households(con, fs, households))
         advice = got["housing_advice"]
         assert len(advice) >= 3, "the 2k council should have some advice-only approaches"
         for _hh, e in advice.iterrows():

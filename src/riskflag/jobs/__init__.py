@@ -2,6 +2,6 @@
 replay, the demo, evaluation against a synthetic council's truth). Each takes a config and an
 explicit as-of date and returns a typed result the CLI renders."""
 
-from riskflag.jobs import demo, evaluation, replay, training
+from riskflag.jobs import demo, evaluation, nightly, replay, training
 
-__all__ = ["demo", "evaluation", "replay", "training"]
+__all__ = ["demo", "evaluation", "nightly", "replay", "training"]

@@ -71,7 +71,7 @@ def _fairness(cfg: CouncilConfig, trained: Trained) -> tuple[pd.DataFrame, dict[
     s = trained.scores["model"]
     with open_warehouse(cfg.warehouse) as con:
         groups = fairness.groups_for(con, rows)
-    chosen = select_at_capacity(rows, s.raw[ev], cfg.teams)
+    chosen = select_at_capacity(rows, s.raw[ev], cfg.teams, s.probability[ev], cfg.nightly.probability_floor)
     return fairness.audit(groups, rows["label"].to_numpy(), chosen, s.probability[ev])
 
 

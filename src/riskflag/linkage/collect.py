@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
-from importlib.resources.abc import Traversable
+from pathlib import Path
 
 import duckdb
 
@@ -27,7 +26,6 @@ MENTION_COLUMNS = (
     "source, record, slot, identity_id, uprn, first_seen, last_seen, records, since, until, died, "
     "first_known, lived_first, lived_last, alone_first, alone_known"
 )
-NICKNAMES = "nicknames.csv"
 
 
 @dataclass(frozen=True)
@@ -39,11 +37,10 @@ class Batch:
     mentions: str
 
 
-def nickname_list(cfg: CouncilConfig) -> Traversable:
-    """The council's own list when its config names one, else the list riskflag ships (package
-    data, so that an installed riskflag finds it too)."""
-    own = cfg.linkage.nicknames_path(cfg)
-    return own if own is not None else resources.files("riskflag.linkage") / NICKNAMES
+def nickname_list(cfg: CouncilConfig) -> Path:
+    """The council's own list when its config names one, else the list riskflag ships (the config
+    resolves which)."""
+    return cfg.linkage.nicknames_path(cfg)
 
 
 def gazetteer(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
@@ -148,11 +145,10 @@ def _normalise(con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, raw: str, llp
     nick = nickname_list(cfg)
     if not nick.is_file():
         raise UserError(f"{nick}: no such nicknames file (linkage.nicknames in {cfg.path})")
-    with resources.as_file(nick) as path:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _nick AS SELECT upper(trim(nickname)) AS nickname, "
-            f"upper(trim(usual)) AS usual FROM read_csv({sql.path(path)}, header = true, all_varchar = true)"
-        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _nick AS SELECT upper(trim(nickname)) AS nickname, "
+        f"upper(trim(usual)) AS usual FROM read_csv({sql.path(nick)}, header = true, all_varchar = true)"
+    )
     uprns = f"SELECT DISTINCT CAST(uprn AS VARCHAR) AS uprn FROM ({llpg})"
     select = men.mentions_select(sql.ident(raw), "_nick", "link_addresses", uprns)
     con.execute(

@@ -1,6 +1,6 @@
 """How well a score does what a prevention team needs: the households it would contact at each
-as-of date (the capacity selection the nightly run makes), and whether its probabilities mean
-what they say."""
+as-of date (the capacity selection the nightly run makes, riskflag.selection, floor included),
+and whether its probabilities mean what they say."""
 
 from __future__ import annotations
 
@@ -9,35 +9,26 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from riskflag import selection
 from riskflag.config import Team
 from riskflag.modeling import metrics as mt
 
 SHARES = (0.01, 0.05)
 
 
-def select_at_capacity(frame: pd.DataFrame, score: np.ndarray, teams: Sequence[Team]) -> np.ndarray:
-    """Which rows the teams would contact: at each as-of date, each team with wards takes its
-    capacity of the highest-scoring households in its wards; teams without wards share the rest
-    of the borough and their capacities. Ties go to the lower household id, so that the same
-    scores always give the same list."""
-    chosen = np.zeros(len(frame), dtype=bool)
-    assigned = {w for t in teams for w in t.wards}
-    groups = [(set(t.wards), t.capacity) for t in teams if t.wards]
-    shared = sum(t.capacity for t in teams if not t.wards)
-    order = pd.DataFrame(
-        {"as_of": frame["as_of"].to_numpy(), "hh": frame["household_id"].to_numpy(), "s": -score},
-    )
-    ward = frame["ward"].to_numpy() if "ward" in frame else np.full(len(frame), None)
-    order["ward"] = ward
-    order = order.sort_values(["as_of", "s", "hh"], kind="mergesort")
-    for wards, capacity in groups:
-        mine = order[order["ward"].isin(wards)]
-        take = mine.groupby("as_of").head(capacity).index
-        chosen[take] = True
-    if shared:
-        rest = order[~order["ward"].isin(assigned)] if assigned else order
-        chosen[rest.groupby("as_of").head(shared).index] = True
-    return chosen
+def select_at_capacity(
+    frame: pd.DataFrame,
+    score: np.ndarray,
+    teams: Sequence[Team],
+    probability: np.ndarray | None = None,
+    floor: float = 0.0,
+    suppressed: np.ndarray | None = None,
+) -> np.ndarray:
+    """Which rows the teams would have been given: the nightly run's selection (riskflag.selection)
+    at each as-of date, with its probability floor on `probability` (None: a score without a
+    calibrated probability, no floor). Evaluation passes no suppressions: who was contacted
+    depends on the lists published then, not on the score judged."""
+    return selection.at_capacity(frame, score, probability, teams, floor, suppressed)
 
 
 def select_top_share(frame: pd.DataFrame, score: np.ndarray, share: float) -> np.ndarray:
@@ -71,11 +62,13 @@ def evaluate(
     probability: np.ndarray,
     teams: Sequence[Team],
     replicates: int = 200,
+    floor: float = 0.0,
 ) -> dict:
     """Every figure the issue asks for, on labelled household-dates (censored rows removed):
     ranking (AUC, average precision), probabilities (Brier, log loss, observed/expected,
     calibration slope, ECE) with 95% household-clustered bootstrap intervals, and precision,
-    recall and lift at capacity and in the top 1% and 5%."""
+    recall and lift at capacity (the list the nightly run would have published: its selection with
+    the probability `floor` on `probability`) and in the top 1% and 5%."""
     y = frame["label"].to_numpy().astype(float)
     hh = frame["household_id"].to_numpy()
     out: dict = {"rows": len(y), "positives": int(y.sum()), "base_rate": float(y.mean()) if len(y) else 0.0}
@@ -88,7 +81,7 @@ def evaluate(
     ).as_dict()
     out["calibration_slope"] = mt.bootstrap(mt.calibration_slope, y, probability, hh, replicates).as_dict()
     out["ece"] = mt.expected_calibration_error(y, probability)
-    chosen = select_at_capacity(frame, raw, teams)
+    chosen = select_at_capacity(frame, raw, teams, probability, floor)
     out["at_capacity"] = _at(y, chosen) | {
         "precision_interval": _precision_interval(y, chosen, hh, replicates)
     }

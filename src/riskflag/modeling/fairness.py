@@ -13,11 +13,13 @@ small to judge, not hidden. These fields are never model features.
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-from riskflag.features import build as fb
-from riskflag.ingest.warehouse import table_exists
+from riskflag.core import sql
+from riskflag.features import linkage_at
+from riskflag.ingest import table_exists
 
 MIN_POSITIVES = 30
 ATTRIBUTES = ("age_band", "sex", "ethnicity", "disability", "household_type")
@@ -47,13 +49,13 @@ def household_type(frame: pd.DataFrame) -> pd.Series:
     )
 
 
-def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
+def recorded_groups(con: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame:
     """(as_of, household_id) -> age band of the eldest member with a date of birth, and the sex,
     ethnicity and disability the council recorded for a member ('unknown' where none is). The
     members are those of the household as the features saw it (the linkage as it stood at the
     date); what each member's records say is read from today's linkage, as labels are."""
     con.register("_keys", keys[["as_of", "household_id"]])
-    fb.linkage_at(con, sorted({pd.Timestamp(d).date() for d in keys["as_of"]}))
+    lk = linkage_at(con, sorted({pd.Timestamp(d).date() for d in keys["as_of"]}))
     parts = []
     for source, cols in (
         ("homelessness_cases", ("sex", "ethnicity", "disability")),
@@ -72,7 +74,8 @@ def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
         )
         parts.append(
             f"SELECT x.person_id, {picked} FROM history_{source} h JOIN link_person_xref x "
-            f"ON x.source = '{source}' AND x.slot = 1 AND x.record = CAST(h.{ref} AS VARCHAR)"
+            f"ON x.source = {sql.string(source)} AND x.slot = 1 "
+            f"AND x.record = CAST(h.{sql.ident(ref)} AS VARCHAR)"
         )
     if table_exists(con, "history_benefits"):
         parts.append(
@@ -85,7 +88,10 @@ def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
         " UNION ALL ".join(parts)
         or "SELECT NULL AS person_id, NULL AS sex, NULL AS ethnicity, NULL AS disability"
     )
-    bands = " ".join(f"WHEN age >= {lo} AND age < {hi} THEN '{name}'" for lo, hi, name in AGE_BANDS)
+    bands = " ".join(
+        f"WHEN age >= {sql.integer(lo)} AND age < {sql.integer(hi)} THEN {sql.string(name)}"
+        for lo, hi, name in AGE_BANDS
+    )
     out = con.execute(f"""
         WITH person AS (
             SELECT person_id, mode(sex ORDER BY sex) AS sex,
@@ -101,9 +107,10 @@ def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
         ),
         m AS (
             SELECT k.as_of, k.household_id, p.*, date_diff('year', d.dob, k.as_of) AS age
-            FROM _keys k JOIN _hm h ON h.as_of = CAST(k.as_of AS DATE) AND h.household_id = k.household_id
+            FROM _keys k JOIN {lk.members} h ON h.as_of = CAST(k.as_of AS DATE)
+                AND h.household_id = k.household_id
               AND h.valid_from <= k.as_of AND (h.valid_to IS NULL OR h.valid_to > k.as_of)
-            JOIN _final f ON f.as_of = h.as_of AND f.person_id = h.person_id
+            JOIN {lk.final} f ON f.as_of = h.as_of AND f.person_id = h.person_id
             LEFT JOIN person p ON p.person_id = f.final_id LEFT JOIN dob d ON d.person_id = f.final_id
         )
         SELECT as_of, household_id, coalesce(CASE {bands} END, 'unknown') AS age_band,
@@ -120,7 +127,7 @@ def recorded_groups(con, keys: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def groups_for(con, rows: pd.DataFrame) -> pd.DataFrame:
+def groups_for(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pd.DataFrame:
     """Each row's (as_of, household_id) groups as the council records them, 'unknown' where no
     member's record says, and its household type."""
     recorded = recorded_groups(con, rows)

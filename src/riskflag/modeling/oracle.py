@@ -8,12 +8,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from riskflag.config import CouncilConfig
+from riskflag.core import sql
 from riskflag.errors import UserError
-from riskflag.features import build as fb
-from riskflag.ingest.warehouse import open_warehouse
+from riskflag.features import build
+from riskflag.ingest import open_warehouse
 from riskflag.modeling import fairness, registry
 from riskflag.modeling import metrics as mt
 from riskflag.modeling.evaluate import evaluate, select_at_capacity, select_top_share
@@ -37,13 +39,13 @@ def evaluate_against_truth(cfg: CouncilConfig, truth: Path, version: str | None 
     horizon = int(run.data.params["horizon_days"])
     model = registry.load_version(cfg, version)
     with open_warehouse(cfg.warehouse) as con:
-        fb.build(con, dates, horizon, out="_eval")
-        frame = con.execute("SELECT * FROM _eval WHERE NOT censored ORDER BY as_of, household_id").df()
+        frame = build(con, dates, horizon).frame(con, where="NOT censored")
         con.register("_rows", frame[["as_of", "household_id", "uprn"]])
         oracle = con.execute(f"""
             SELECT r.as_of, r.household_id, o.probability FROM _rows r
-            LEFT JOIN read_parquet('{files["oracle"]}') o ON CAST(o.uprn AS VARCHAR) = r.uprn
-              AND CAST(o.as_of_date AS DATE) = CAST(r.as_of AS DATE) AND o.horizon_days = {horizon}
+            LEFT JOIN read_parquet({sql.path(files["oracle"])}) o ON CAST(o.uprn AS VARCHAR) = r.uprn
+              AND CAST(o.as_of_date AS DATE) = CAST(r.as_of AS DATE)
+                  AND o.horizon_days = {sql.integer(horizon)}
         """).df()
         demographics = _true_groups(con, files)
         con.unregister("_rows")
@@ -56,15 +58,17 @@ def evaluate_against_truth(cfg: CouncilConfig, truth: Path, version: str | None 
     p_oracle = frame["probability"].to_numpy()
     out: dict = {"version": version, "run_id": run_id, "evaluation_dates": [str(d) for d in dates]}
     out["rows_with_oracle"] = f"{int(covered.sum()):,} of {len(covered):,}"
-    out["model"] = evaluate(frame, raw, prob, cfg.teams)
-    out["oracle"] = evaluate(frame, p_oracle, p_oracle, cfg.teams)
+    floor = cfg.nightly.probability_floor
+    out["model"] = evaluate(frame, raw, prob, cfg.teams, floor=floor)
+    out["oracle"] = evaluate(frame, p_oracle, p_oracle, cfg.teams, floor=floor)
     rules = rules_score(frame)
     out["rules"] = {
         "auc": mt.auc(y, rules),
         "at_capacity_precision": float(y[select_at_capacity(frame, rules, cfg.teams)].mean()),
         "top_1pct_precision": float(y[select_top_share(frame, rules, 0.01)].mean()),
     }
-    mine, best = select_at_capacity(frame, raw, cfg.teams), select_at_capacity(frame, p_oracle, cfg.teams)
+    mine = select_at_capacity(frame, raw, cfg.teams, prob, floor)
+    best = select_at_capacity(frame, p_oracle, cfg.teams, p_oracle, floor)
     out["oracle_expected_precision_at_capacity"] = float(
         p_oracle[mine].sum() / max(p_oracle[best].sum(), 1e-12)
     )
@@ -91,22 +95,25 @@ def evaluate_against_truth(cfg: CouncilConfig, truth: Path, version: str | None 
     return out
 
 
-def _true_groups(con, files: dict[str, Path]) -> pd.DataFrame:
+def _true_groups(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> pd.DataFrame:
     """Each household's groups from the simulation's people at its UPRN on the date: eldest
     member's age band, and the commonest sex, ethnicity and disability among them."""
-    bands = " ".join(f"WHEN age >= {lo} AND age < {hi} THEN '{name}'" for lo, hi, name in fairness.AGE_BANDS)
+    bands = " ".join(
+        f"WHEN age >= {sql.integer(lo)} AND age < {sql.integer(hi)} THEN {sql.string(name)}"
+        for lo, hi, name in fairness.AGE_BANDS
+    )
     return con.execute(f"""
         WITH res AS (
             SELECT person_id, CAST(uprn AS VARCHAR) AS uprn, CAST(from_date AS DATE) AS start,
                    CAST(from_date AS DATE) + to_months(CAST(to_month - from_month AS INTEGER)) AS stop
-            FROM read_parquet('{files["residence"]}')
+            FROM read_parquet({sql.path(files["residence"])})
         ),
         m AS (
             SELECT r.as_of, r.household_id, p.sex, p.ethnicity, CASE WHEN p.disabled THEN 'yes'
                 ELSE 'no' END AS dis,
                    date_diff('year', CAST(p.date_of_birth AS DATE), r.as_of) AS age
             FROM _rows r JOIN res ON res.uprn = r.uprn AND res.start <= r.as_of AND r.as_of < res.stop
-            JOIN read_parquet('{files["persons"]}') p ON p.person_id = res.person_id
+            JOIN read_parquet({sql.path(files["persons"])}) p ON p.person_id = res.person_id
         )
         SELECT as_of, household_id, coalesce(CASE {bands} END, 'unknown') AS age_band, sex, ethnicity,
                disability

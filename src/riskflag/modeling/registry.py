@@ -375,7 +375,7 @@ def promote(cfg: CouncilConfig, version: str | None, on: date) -> Decision:
     period no worse than the current champion beyond the margins. The decision and its reasons
     are recorded on the version in the registry, passed or not. A registry that does not answer
     stops it with one line before anything is recorded: silence is never "no champion"."""
-    from riskflag.features import build as fb
+    from riskflag.features import build
     from riskflag.ingest import open_warehouse
     from riskflag.modeling import metrics as mt
     from riskflag.modeling.evaluate import select_at_capacity
@@ -418,13 +418,13 @@ def promote(cfg: CouncilConfig, version: str | None, on: date) -> Decision:
     if champion and champion != version:
         dates = [date.fromisoformat(d) for d in run.data.params["evaluation_dates"].split(",")]
         with open_warehouse(cfg.warehouse) as con:
-            fb.build(con, dates, int(run.data.params["horizon_days"]), out="_promote")
-            rows = con.execute("SELECT * FROM _promote WHERE NOT censored ORDER BY as_of, household_id").df()
+            rows = build(con, dates, int(run.data.params["horizon_days"])).frame(con, where="NOT censored")
         y = rows["label"].to_numpy().astype(float)
         figures = {}
         for name, v in (("challenger", version), ("champion", champion)):
-            raw = load_version(cfg, v).score(rows)["raw_score"].to_numpy()
-            figures[name] = (mt.auc(y, raw), float(y[select_at_capacity(rows, raw, cfg.teams)].mean()))
+            raw, prob = load_version(cfg, v).score(rows)[["raw_score", "probability"]].to_numpy(float).T
+            chosen = select_at_capacity(rows, raw, cfg.teams, prob, cfg.nightly.probability_floor)
+            figures[name] = (mt.auc(y, raw), float(y[chosen].mean()))
         (ca, cp), (pa, pp) = figures["challenger"], figures["champion"]
         if ca < pa - g.auc_margin:
             reasons.append(f"AUC {ca:.3f} is below the champion's {pa:.3f} by more than {g.auc_margin}")

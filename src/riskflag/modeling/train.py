@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from riskflag import features as fb
 from riskflag.config import CouncilConfig
 from riskflag.core import sql
 from riskflag.errors import UserError
 from riskflag.features import Periods, add_months, plan_periods
-from riskflag.features import build as fb
 from riskflag.ingest import open_warehouse, table_exists
 from riskflag.modeling import drift
 from riskflag.modeling import metrics as mt
@@ -97,29 +97,29 @@ def labelled_frame(
     with open_warehouse(cfg.warehouse, memory_limit="4GB") as con:
         periods = plan_periods(as_of, cfg.horizon_days, first_as_of(con), max_dates=m.max_as_of_dates)
         say(f"features and labels at {len(periods.all())} month ends")
-        fb.build(con, periods.all(), cfg.horizon_days, out="_train")
-        linked = {r[0] for r in con.execute("SELECT as_of FROM _linked_at WHERE point_in_time").fetchall()}
+        fs = fb.build(con, periods.all(), cfg.horizon_days)
+        linked = fs.linkage.point_in_time(con)
         if len(linked) < len(periods.all()):
             say(
                 f"warning: {len(periods.all()) - len(linked)} of {len(periods.all())} month ends are before "
                 "the linkage history begins, so their households come from today's linkage, which knows "
                 "later records; run `riskflag link replay` to link the history as it stood"
             )
-        objecting = fb.objecting_households(con, as_of)
+        objecting = fb.objecting_households(con, fs, as_of)
         period = " ".join(f"WHEN {sql.day(d)} THEN {sql.string(periods.of(d))}" for d in periods.all())
         cols = ", ".join(f"CAST({f} AS FLOAT) AS {f}" for f in fb.FEATURES)
         frame = con.execute(
             f"""
             SELECT as_of, household_id, ward, {cols}, label, period,
                    CASE WHEN period = 'train' AND label = 0 THEN $weight ELSE 1.0 END AS weight
-            FROM (SELECT *, CASE as_of {period} END AS period FROM _train)
+            FROM (SELECT *, CASE as_of {period} END AS period FROM {fs.table})
             ANTI JOIN ({objecting}) o USING (as_of, household_id)
             WHERE NOT censored AND (period <> 'train' OR label = 1 OR {SAMPLED} < $fraction)
             ORDER BY as_of, uprn, household_id
             """,
             {"weight": 1 / m.negative_fraction, "fraction": m.negative_fraction, "seed": str(m.seed)},
         ).df()
-        con.execute("DROP TABLE _train")
+        con.execute(f"DROP TABLE {fs.table}")
     return frame, periods, linked
 
 
@@ -302,7 +302,13 @@ def _evaluate(cfg: CouncilConfig, frame: pd.DataFrame, scores: dict[str, Scores]
     """Each score's figures on the evaluation period, and the model's before calibration."""
     ev = frame["period"].to_numpy() == "evaluation"
     evaluation = {
-        name: evaluate(frame[ev].reset_index(drop=True), s.raw[ev], s.probability[ev], cfg.teams)
+        name: evaluate(
+            frame[ev].reset_index(drop=True),
+            s.raw[ev],
+            s.probability[ev],
+            cfg.teams,
+            floor=cfg.nightly.probability_floor,
+        )
         for name, s in scores.items()
     }
     evaluation["model"]["uncalibrated"] = {

@@ -1,7 +1,31 @@
-"""Scoring: the champion model, tonight's ranking and lists, reasons and evidence, and subject
-access. Public interface: the names below."""
+"""Scoring: the champion model, tonight's ranking, bands and selection, reasons and evidence, the
+published cohort and lists, and subject access. Public interface: the names below; the nightly
+run that wires them is riskflag.jobs.nightly."""
 
-from riskflag.scoring.pipeline import NightlyStop, nightly, root
+from riskflag.scoring.champion import Champion
+from riskflag.scoring.champion import resolve as resolve_champion
+from riskflag.scoring.evidence import Flagged, flag_households, gather
+from riskflag.scoring.explain import Explained, load_reasons
+from riskflag.scoring.explain import explain as explain_households
+from riskflag.scoring.flag import band, rank, select, status
+from riskflag.scoring.publish import (
+    clean_partials,
+    cohort_csv,
+    cohort_parquet,
+    cohort_table,
+    now_iso,
+    previous_flags,
+    publish_folder,
+    root,
+    slug,
+    team_html,
+    write_status,
+)
 from riskflag.scoring.subject_access import export
 
-__all__ = ["NightlyStop", "export", "nightly", "root"]
+__all__ = [
+    "Champion", "Explained", "Flagged", "band", "clean_partials", "cohort_csv", "cohort_parquet",
+    "cohort_table", "explain_households", "export", "flag_households", "gather", "load_reasons",
+    "now_iso", "previous_flags", "publish_folder", "rank", "resolve_champion", "root", "select", "slug",
+    "status", "team_html", "write_status",
+]  # fmt: skip

@@ -8,14 +8,13 @@ registered version they are; it is replaced atomically each time the champion is
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from riskflag.config import CouncilConfig
+from riskflag.core import files
 from riskflag.errors import UserError
-from riskflag.modeling.model import BOOSTER, CALIBRATION, RiskModel
+from riskflag.modeling import BOOSTER, CALIBRATION, RiskModel
 
 CACHE = "models/champion-cache"
 
@@ -34,24 +33,16 @@ def _cache(cfg: CouncilConfig) -> Path:
     return cfg.output_folder / CACHE
 
 
-def _missing(exc: Exception) -> bool:
-    """The registry answered and has no such model or alias (as opposed to not answering)."""
-    code = getattr(exc, "error_code", "")
-    return code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND")
-
-
 def resolve(cfg: CouncilConfig) -> Champion:
-    # an unreachable server must fail in seconds, not after MLflow's minutes of retries
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     from riskflag.modeling import registry
 
+    registry.fail_fast()
     name = cfg.registered_name
     try:
         mlflow = registry.client(cfg)
         mv = mlflow.MlflowClient().get_model_version_by_alias(name, registry.CHAMPION)
     except Exception as exc:  # connection errors come as several kinds
-        if _missing(exc):
+        if registry.missing(exc):
             raise UserError(
                 f"{name}: the registry at {cfg.tracking_uri} has no champion; run `riskflag promote`"
             ) from None
@@ -67,17 +58,15 @@ def resolve(cfg: CouncilConfig) -> Champion:
 
 def _store(cfg: CouncilConfig, champ: Champion) -> None:
     folder = _cache(cfg)
-    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    champ.model.save(tmp)
-    (tmp / "champion.json").write_text(
-        json.dumps({"name": champ.name, "version": champ.version, "run_id": champ.run_id}), encoding="utf-8"
-    )
-    old = folder.with_name(folder.name + f".old{os.getpid()}")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+
+    def write(tmp: Path) -> None:
+        champ.model.save(tmp)
+        (tmp / "champion.json").write_text(
+            json.dumps({"name": champ.name, "version": champ.version, "run_id": champ.run_id}),
+            encoding="utf-8",
+        )
+
+    files.folder(folder.parent, folder.name, write)
 
 
 def _why(exc: Exception) -> str:

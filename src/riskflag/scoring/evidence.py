@@ -4,18 +4,42 @@ households only, with the records cited and the date the council knew them.
 Evidence is not read off the model's features: a caseworker must be able to open the cited
 record and find the value shown. Each family's query returns, per household, whether a record
 shows a concern (the family may be a reason) or a strength (it may be a protective factor);
-no record, no reason. They run in the connection features.build left its point-in-time tables in
-(_snap, _records, _v_<source>), over TEMP TABLE _flagged (as_of, household_id, uprn); the
-services family reads tonight's features from _scored_features.
+no record, no reason. They run in the connection features.build left its point-in-time
+relations in (named by its FeatureSet), over the flagged households (a Flagged: the relation
+`flag_households` registered for them); the services family reads the build's features.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 import pandas as pd
 
-from riskflag.features.build import STAGES, _current, _has
-from riskflag.ingest.warehouse import known, term_start
+from riskflag.core import sql
+from riskflag.features import STAGES, FeatureSet, current_version, has_source
+from riskflag.ingest import known, term_start
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """The households flagged tonight (as_of, household_id, uprn), in `relation`, a TEMP TABLE
+    in the namespace of the feature build they were scored from."""
+
+    relation: str
+    features: FeatureSet
+
+
+def flag_households(con: duckdb.DuckDBPyConnection, fs: FeatureSet, flagged: pd.DataFrame) -> Flagged:
+    """Register the flagged households (as_of, household_id, uprn) for the queries that follow."""
+    out = Flagged(fs.name("flagged"), fs)
+    con.register("flagged_in", flagged[["as_of", "household_id", "uprn"]])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {out.relation} AS SELECT as_of, household_id, uprn FROM flagged_in"
+    )
+    con.unregister("flagged_in")
+    return out
+
 
 ADVERSE = {
     "benefit_cap": "Benefit cap applied",
@@ -27,24 +51,26 @@ ADVERSE = {
 
 
 def _stage_name() -> str:
-    return "CASE stage " + " ".join(f"WHEN {i} THEN '{s}'" for i, s in enumerate(STAGES)) + " END"
+    return "CASE stage " + " ".join(f"WHEN {i} THEN {sql.string(s)}" for i, s in enumerate(STAGES)) + " END"
 
 
-def _cited(source: str, ref: str) -> str:
+def _cited(fl: Flagged, source: str, ref: str) -> str:
     """FROM clause: each flagged household's cited records of a current-state source (v), in
     the version the council held at the household's as-of date."""
+    fs = fl.features
     return (
-        "FROM _flagged f JOIN _asof a USING (as_of) "
-        "JOIN _records r ON r.as_of = f.as_of AND r.household_id = f.household_id "
-        f"AND r.source = '{source}' "
-        f"JOIN _v_{source} v ON CAST(v.{ref} AS VARCHAR) = r.record AND {_current()}"
+        f"FROM {fl.relation} f JOIN {fs.as_of} a USING (as_of) "
+        f"JOIN {fs.records} r ON r.as_of = f.as_of AND r.household_id = f.household_id "
+        f"AND r.source = {sql.string(source)} "
+        f"JOIN {fs.version(source)} v ON CAST(v.{sql.ident(ref)} AS VARCHAR) = r.record "
+        f"AND {current_version()}"
     )
 
 
-def council_tax(con: duckdb.DuckDBPyConnection) -> str:
-    stage = " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES))
+def council_tax(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str:
+    stage = " ".join(f"WHEN {sql.string(s)} THEN {i}" for i, s in enumerate(STAGES))
     return f"""
-        WITH s AS (SELECT f.*, n.snapshot FROM _flagged f JOIN _snap n USING (as_of)),
+        WITH s AS (SELECT f.*, n.snapshot FROM {fl.relation} f JOIN {fl.features.snapshots} n USING (as_of)),
         h AS (
             SELECT s.household_id, h.account_ref, h.balance_date, h.arrears,
                    CASE h.recovery_stage {stage} ELSE 0 END AS stage, {known("council_tax", "h")} AS k,
@@ -69,13 +95,13 @@ def council_tax(con: duckdb.DuckDBPyConnection) -> str:
     """
 
 
-def rent(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "rent_accounts"):
+def rent(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
+    if not has_source(con, "rent_accounts"):
         return None
     return f"""
         WITH r AS (
             SELECT f.as_of, f.household_id, r.*, {known("rent_accounts", "r")} AS k
-            FROM _flagged f JOIN history_rent_accounts r ON r.uprn = f.uprn
+            FROM {fl.relation} f JOIN history_rent_accounts r ON r.uprn = f.uprn
              AND {known("rent_accounts", "r")} <= f.as_of
              AND r.snapshot_date BETWEEN f.as_of - INTERVAL 13 MONTH AND f.as_of
             QUALIFY row_number() OVER (PARTITION BY f.household_id, r.tenancy_ref, r.snapshot_date
@@ -107,17 +133,18 @@ def rent(con: duckdb.DuckDBPyConnection) -> str | None:
     """
 
 
-def benefits(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "benefits"):
+def benefits(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
+    if not has_source(con, "benefits"):
         return None
-    adverse = ", ".join(f"'{t}'" for t in ADVERSE if t != "claim_end")
+    adverse = ", ".join(sql.string(t) for t in ADVERSE if t != "claim_end")
     return f"""
         WITH e AS (
             SELECT f.as_of, f.household_id, CAST(b.claim_ref AS VARCHAR) AS claim_ref, b.event_type,
                    b.event_date, {known("benefits", "b")} AS k, b._file, b._row,
                    (b.event_type IN ({adverse}) AND b.event_date > f.as_of - INTERVAL 365 DAY)
                    OR (b.event_type = 'claim_end' AND b.event_date > f.as_of - INTERVAL 91 DAY) AS adverse
-            FROM _flagged f JOIN _records r ON r.as_of = f.as_of AND r.household_id = f.household_id
+            FROM {fl.relation} f JOIN {fl.features.records} r
+             ON r.as_of = f.as_of AND r.household_id = f.household_id
              AND r.source = 'benefits'
             JOIN history_benefits b ON CAST(b.claim_ref AS VARCHAR) = r.record
              AND {known("benefits", "b")} <= f.as_of AND b.event_date <= f.as_of
@@ -144,47 +171,49 @@ def benefits(con: duckdb.DuckDBPyConnection) -> str | None:
     """
 
 
-def _cases(con: duckdb.DuckDBPyConnection, values: str, which: str) -> str | None:
+def _cases(con: duckdb.DuckDBPyConnection, fl: Flagged, values: str, which: str) -> str | None:
     """Homelessness cases by the household's members up to the as-of date that match `which`,
     cited, with `values` computed over them."""
-    if not _has(con, "homelessness_cases"):
+    if not has_source(con, "homelessness_cases"):
         return None
     return f"""
         SELECT f.household_id, true AS concern, false AS strength, 'homelessness cases' AS source,
                list(DISTINCT CAST(v.case_ref AS VARCHAR) ORDER BY CAST(v.case_ref AS VARCHAR)) AS records,
                max(v.known_from) AS known, {values}
-        {_cited("homelessness_cases", "case_ref")}
+        {_cited(fl, "homelessness_cases", "case_ref")}
         WHERE v.approach_date <= f.as_of AND {which} GROUP BY f.household_id
     """
 
 
-def prior_homelessness(con: duckdb.DuckDBPyConnection) -> str | None:
+def prior_homelessness(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
     return _cases(
         con,
+        fl,
         "count(DISTINCT v.case_ref) AS approaches, max(v.approach_date) AS approach_date",
         "v.initial_duty <> 'none'",
     )
 
 
-def housing_advice(con: duckdb.DuckDBPyConnection) -> str | None:
+def housing_advice(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
     """Advice-only approaches in the last six months; the latest one's reason (ties: case ref)."""
     return _cases(
         con,
+        fl,
         "count(DISTINCT v.case_ref) AS advices, max(v.approach_date) AS advice_date, "
         "arg_max(v.reason, CAST(v.approach_date AS VARCHAR) || CAST(v.case_ref AS VARCHAR)) AS advice_reason",
         "v.initial_duty = 'none' AND v.approach_date > f.as_of - INTERVAL 182 DAY",
     )
 
 
-def childrens_services(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "childrens_services"):
+def childrens_services(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
+    if not has_source(con, "childrens_services"):
         return None
     return f"""
         WITH v AS (
             SELECT f.household_id, f.as_of, CAST(v.referral_ref AS VARCHAR) AS ref, v.referral_date,
                    v.category,
                    v.close_date, v.known_from
-            {_cited("childrens_services", "referral_ref")}
+            {_cited(fl, "childrens_services", "referral_ref")}
             WHERE v.referral_date <= f.as_of
               AND (v.referral_date > f.as_of - INTERVAL 365 DAY OR v.close_date IS NULL
                    OR v.close_date > f.as_of)
@@ -198,22 +227,22 @@ def childrens_services(con: duckdb.DuckDBPyConnection) -> str | None:
     """
 
 
-def adult_social_care(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "adult_social_care"):
+def adult_social_care(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
+    if not has_source(con, "adult_social_care"):
         return None
     return f"""
         SELECT f.household_id, true AS concern, true AS strength, 'adult social care' AS source,
                [arg_min(CAST(v.person_ref AS VARCHAR), v.start_date)] AS records,
                arg_min(v.known_from, v.start_date) AS known, min(v.start_date) AS start_date,
                arg_min(v.primary_support_reason, v.start_date) AS support_reason
-        {_cited("adult_social_care", "person_ref")}
+        {_cited(fl, "adult_social_care", "person_ref")}
         WHERE v.start_date <= f.as_of AND (v.end_date IS NULL OR v.end_date > f.as_of)
         GROUP BY f.household_id
     """
 
 
-def asb(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "asb_incidents"):
+def asb(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
+    if not has_source(con, "asb_incidents"):
         return None
     return f"""
         SELECT f.household_id, true AS concern, false AS strength, 'anti-social behaviour' AS source,
@@ -221,7 +250,7 @@ def asb(con: duckdb.DuckDBPyConnection) -> str | None:
                     ORDER BY CAST(i.incident_ref AS VARCHAR)) AS records,
                max({known("asb_incidents", "i")}) AS known, count(DISTINCT i.incident_ref) AS incidents,
                max(i.incident_date) AS incident_date
-        FROM _flagged f
+        FROM {fl.relation} f
         JOIN history_asb_incidents i ON {known("asb_incidents", "i")} <= f.as_of
          AND i.incident_date > f.as_of - INTERVAL 365 DAY AND i.incident_date <= f.as_of
         JOIN link_addresses a ON a.address = i.address AND a.postcode IS NOT DISTINCT FROM i.postcode
@@ -230,15 +259,16 @@ def asb(con: duckdb.DuckDBPyConnection) -> str | None:
     """
 
 
-def education(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "education"):
+def education(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
+    if not has_source(con, "education"):
         return None
     return f"""
         WITH e AS (
             SELECT f.household_id, f.as_of, CAST(p.pupil_ref AS VARCHAR) AS ref, p.persistent_absence,
                    p.suspensions, p.exclusion_date, p.term, {known("education", "p")} AS k,
                    {term_start("p.term")} AS starts
-            FROM _flagged f JOIN _records r ON r.as_of = f.as_of AND r.household_id = f.household_id
+            FROM {fl.relation} f JOIN {fl.features.records} r
+             ON r.as_of = f.as_of AND r.household_id = f.household_id
              AND r.source = 'education'
             JOIN history_education p ON CAST(p.pupil_ref AS VARCHAR) = r.record
              AND {known("education", "p")} <= f.as_of
@@ -262,12 +292,12 @@ def education(con: duckdb.DuckDBPyConnection) -> str | None:
     """
 
 
-def household(con: duckdb.DuckDBPyConnection) -> str:
-    return """
+def household(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str:
+    return f"""
         WITH now AS (
             SELECT f.household_id, f.as_of, f.uprn, count(*) AS members, min(m.valid_from) AS moved_in,
                    max(coalesce(h.known_from, h.valid_from)) AS k
-            FROM _flagged f JOIN _members m USING (as_of, household_id)
+            FROM {fl.relation} f JOIN {fl.features.members} m USING (as_of, household_id)
             JOIN link_household_members h ON h.person_id = m.person_id AND h.uprn = m.uprn
              AND h.valid_from = m.valid_from
             GROUP BY ALL
@@ -290,14 +320,14 @@ def household(con: duckdb.DuckDBPyConnection) -> str:
     """
 
 
-def bereavement(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "deaths"):
+def bereavement(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
+    if not has_source(con, "deaths"):
         return None
     return f"""
         SELECT f.household_id, true AS concern, false AS strength, 'deaths' AS source,
                list(DISTINCT CAST(d.notification_ref AS VARCHAR)) AS records,
                max({known("deaths", "d")}) AS known, max(d.date_of_death) AS death_date
-        FROM _flagged f JOIN link_mentions m ON m.source = 'deaths' AND m.uprn = f.uprn
+        FROM {fl.relation} f JOIN link_mentions m ON m.source = 'deaths' AND m.uprn = f.uprn
         JOIN history_deaths d ON CAST(d.notification_ref AS VARCHAR) = m.record
          AND {known("deaths", "d")} <= f.as_of
          AND d.date_of_death > f.as_of - INTERVAL 365 DAY AND d.date_of_death <= f.as_of
@@ -305,12 +335,12 @@ def bereavement(con: duckdb.DuckDBPyConnection) -> str | None:
     """
 
 
-def area(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _has(con, "area_deprivation"):
+def area(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str | None:
+    if not has_source(con, "area_deprivation"):
         return None
-    return """
+    return f"""
         WITH g AS (
-            SELECT f.household_id, l.lsoa FROM _flagged f
+            SELECT f.household_id, l.lsoa FROM {fl.relation} f
             JOIN history_llpg l ON CAST(l.uprn AS VARCHAR) = f.uprn
             QUALIFY row_number() OVER (PARTITION BY f.household_id ORDER BY l._delivered_on DESC) = 1
         )
@@ -322,13 +352,13 @@ def area(con: duckdb.DuckDBPyConnection) -> str | None:
     """
 
 
-def services(con: duckdb.DuckDBPyConnection) -> str:
+def services(con: duckdb.DuckDBPyConnection, fl: Flagged) -> str:
     """A count over the other families' records; cited as the features it was counted in."""
-    return """
+    return f"""
         SELECT f.household_id, s.services_12m >= 3 AS concern, false AS strength,
                'records in several services' AS source, [] :: VARCHAR[] AS records, f.as_of AS known,
                CAST(s.services_12m AS INTEGER) AS services
-        FROM _flagged f JOIN _scored_features s USING (as_of, household_id)
+        FROM {fl.relation} f JOIN {fl.features.table} s USING (as_of, household_id)
     """
 
 
@@ -349,16 +379,13 @@ FAMILIES = {
 }
 
 
-def gather(con: duckdb.DuckDBPyConnection, flagged: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Evidence per family for the flagged households (as_of, household_id, uprn), indexed by
-    household id. A family whose source the council does not send has none."""
-    con.register("flagged_in", flagged[["as_of", "household_id", "uprn"]])
-    con.execute("CREATE OR REPLACE TEMP TABLE _flagged AS SELECT as_of, household_id, uprn FROM flagged_in")
-    con.unregister("flagged_in")
+def gather(con: duckdb.DuckDBPyConnection, flagged: Flagged) -> dict[str, pd.DataFrame]:
+    """Evidence per family for the flagged households, indexed by household id. A family whose
+    source the council does not send has none."""
     out: dict[str, pd.DataFrame] = {}
     for name, query in FAMILIES.items():
-        sql = query(con)
-        if sql is None:
+        q = query(con, flagged)
+        if q is None:
             continue
-        out[name] = con.execute(sql).df().set_index("household_id")
+        out[name] = con.execute(q).df().set_index("household_id")
     return out

@@ -18,8 +18,8 @@ import pandas as pd
 import yaml
 
 from riskflag.errors import UserError
-from riskflag.features.build import FEATURES
-from riskflag.modeling.model import RiskModel
+from riskflag.features import FEATURES
+from riskflag.modeling import RiskModel
 from riskflag.scoring.evidence import ADVERSE
 
 
@@ -250,7 +250,8 @@ def explain(
     }
     out = []
     for i, hh in enumerate(rows["household_id"].to_numpy()):
-        reasons, protective = [], []
+        reasons: list[dict] = []
+        protective: list[dict] = []
         for name in sorted(families, key=lambda n: (-fam_sum[n][i], n)):
             c, fam, ev = fam_sum[name][i], families[name], evidence.get(name)
             if c > 0 and len(reasons) < n_reasons and ev is not None and hh in ev.index:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from riskflag import selection
 from riskflag.config import Bands, Team
 
 
@@ -28,30 +29,16 @@ def rank(scored: pd.DataFrame) -> pd.DataFrame:
 
 
 def select(ranked: pd.DataFrame, teams: Sequence[Team], floor: float) -> pd.Series:
-    """The team each household is flagged for (None: not flagged). Teams with wards take the top
-    of their wards; teams without share the rest of the borough, each next household going to
-    the one with most places left. Suppressed households and those under the floor never count
-    against a team's capacity."""
-    team = pd.Series([None] * len(ranked), index=ranked.index, dtype=object)
-    eligible = ranked["suppressed"].isna().to_numpy() & (ranked["probability"].to_numpy() >= floor)
-    ward = ranked["ward"].to_numpy()
-    assigned = {w for t in teams for w in t.wards}
-    for t in teams:
-        if t.wards:
-            mine = np.flatnonzero(eligible & np.isin(ward, list(t.wards)))[: t.capacity]
-            team.iloc[mine] = t.name
-    shared = [t for t in teams if not t.wards]
-    if shared:
-        left = {t.name: t.capacity for t in shared}
-        order = {t.name: k for k, t in enumerate(shared)}
-        rest = eligible & ~np.isin(ward, list(assigned))
-        for i in np.flatnonzero(rest):
-            name = max(left, key=lambda n: (left[n], -order[n]))
-            if left[name] == 0:
-                break
-            team.iloc[i] = name
-            left[name] -= 1
-    return team
+    """The team each household is flagged for tonight (None: not flagged): the one capacity
+    selection (riskflag.selection), with tonight's suppressions."""
+    return selection.teams_at_capacity(
+        ranked,
+        ranked["raw_score"].to_numpy(),
+        ranked["probability"].to_numpy(),
+        teams,
+        floor,
+        ranked["suppressed"].to_numpy(),
+    )
 
 
 def status(flagged: pd.Series, previous: list[set[str]]) -> pd.Series:

@@ -3,8 +3,9 @@ opens cleanly in Excel), one HTML list per team, a manifest; and a status page e
 rewrites, failed or not.
 
 A run's files are written into a hidden folder beside their final place and renamed into it in
-one step, so a reader (or a run killed half-way) never sees part of a list. Everything shown in
-HTML is escaped; every CSV cell is made spreadsheet-safe.
+one step (riskflag.core.files: fsynced, owner-only whatever the umask, since they name people),
+so a reader (or a run killed half-way) never sees part of a list. Everything shown in HTML is
+escaped; every CSV cell is made spreadsheet-safe.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import csv
 import html
 import io
 import json
-import os
 import re
-import shutil
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -24,48 +24,53 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from riskflag.config import CouncilConfig
+from riskflag.core import files
 from riskflag.core.safe import spreadsheet_safe
 
 MARKING = "OFFICIAL-SENSITIVE"
 NO_REASON = "<li>No single record stands out: the household's circumstances together raised the score</li>"
-PARTIAL = ".partial-"
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "team"
 
 
-def clean_partials(root: Path) -> None:
+def root(cfg: CouncilConfig) -> Path:
+    """Where the nightly run publishes: one folder per as-of date and the status page."""
+    return cfg.output_folder / "nightly"
+
+
+def clean_partials(base: Path) -> None:
     """Folders a killed run left half-written: never visible as a list, removed before the next."""
-    if root.is_dir():
-        for p in root.iterdir():
-            if p.name.startswith(PARTIAL) or p.name.startswith(".old-"):
-                shutil.rmtree(p, ignore_errors=True)
+    files.clean_partials(base)
 
 
-def atomic_folder(root: Path, name: str, write: Any) -> Path:
-    """write(folder) fills a hidden folder; it then replaces root/name whole."""
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f"{PARTIAL}{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write(tmp)
-    for f in tmp.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    final = root / name
-    old = root / f".old-{name}-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
+def publish_folder(base: Path, as_of: date, write: Callable[[Path], object]) -> Path:
+    """write(folder) fills a hidden folder; it then replaces base/<as_of> whole, owner-only."""
+    return files.folder(base, as_of.isoformat(), write)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def cohort_table(
+    ranked: pd.DataFrame, explained: pd.DataFrame, people: pd.DataFrame, model_version: str, as_of: date
+) -> pd.DataFrame:
+    """Every household in the cohort: rank, probability, band, team and flag; names, addresses,
+    reasons and support for flagged households only (data minimisation)."""
+    out = ranked[["rank", "household_id", "uprn", "ward", "raw_score", "probability", "band", "team", "flag",
+                  "suppressed"]].copy()  # fmt: skip
+    out.insert(0, "as_of", as_of.isoformat())
+    out = out.merge(people, on="household_id", how="left").merge(
+        explained[["household_id", "reasons", "protective", "support", "base_value"]]
+        if len(explained)
+        else pd.DataFrame(columns=["household_id", "reasons", "protective", "support", "base_value"]),
+        on="household_id",
+        how="left",
+    )
+    out["members"] = out["members"].astype("Int64")
+    out["model_version"] = model_version
+    for c in ("reasons", "protective", "support"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    return out.sort_values("rank").reset_index(drop=True)
 
 
 CSV_COLUMNS = [
@@ -193,8 +198,8 @@ A flag is a prompt to offer help, not a decision about anyone.</p>
 
 def write_status(root: Path, status: dict) -> None:
     """status.json and status.html: what the last run did and which list is current."""
-    root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(root / "status.json", json.dumps(status, indent=2, default=str))
+    files.private_dir(root)
+    files.write_text(root / "status.json", json.dumps(status, indent=2, default=str))
     outcome = status["outcome"]
     colour = {"ok": "#155724", "degraded": "#b35c00", "failed": "#a00", "running": "#004085"}[outcome]
     current = status.get("current_list")
@@ -220,7 +225,7 @@ def write_status(root: Path, status: dict) -> None:
 <ul>{lists or "<li>none published yet</li>"}</ul>
 </body></html>
 """
-    write_text_atomic(root / "status.html", text)
+    files.write_text(root / "status.html", text)
 
 
 def previous_flags(root: Path, as_of: date) -> list[set[str]]:

@@ -16,10 +16,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from riskflag.config import CouncilConfig
+from riskflag.core import files
 from riskflag.errors import UserError
-from riskflag.ingest.warehouse import open_warehouse, table_exists
-from riskflag.linkage.mentions import SOURCES
-from riskflag.scoring.pipeline import root
+from riskflag.ingest import open_warehouse, table_exists
+from riskflag.linkage import SOURCES
+from riskflag.scoring.publish import root
 
 
 def _people(con: Any, person: str, dob: str | None) -> list[str]:
@@ -142,7 +143,6 @@ def export(
     scores = _scores(root(cfg), set(hh), when)
     stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M%S")
     path = out or cfg.output_folder / "subject-access" / f"subject-access-{stamp}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "marking": "OFFICIAL-SENSITIVE",
         "request": {"person": person, "dob": dob, "household": household},
@@ -153,7 +153,7 @@ def export(
         "records_linked": json.loads(recs.to_json(orient="records")),
         "source_records": sources,
     }
-    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    files.write_text(path, json.dumps(doc, indent=2, ensure_ascii=False))
     models = sorted({s["model_version"] for s in scores})
     summary = (
         f"{len(persons)} people, {len(hh)} households; {len(scores)} scores from nightly runs "

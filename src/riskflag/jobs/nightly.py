@@ -1,10 +1,11 @@
 """The nightly run: validate → link → features → score → explain → publish, for one as-of date.
 
-Only this module wires the stages; each is a function elsewhere. A run holds a kernel lock, so a
-second concurrent run is refused; it writes its outputs for the as-of date in one rename, so a
-run killed part-way leaves yesterday's list as it was; and it rewrites the status page whatever
-happens, so nobody mistakes yesterday's list for today's. Running the same as-of date again
-rebuilds the same files (byte-identical cohort files for the same inputs, config and model).
+Only this module wires the stages; each is a function of its own package. A run holds a kernel
+lock, so a second concurrent run is refused; it writes its outputs for the as-of date in one
+rename, so a run killed part-way leaves yesterday's list as it was; and it rewrites the status
+page whatever happens, so nobody mistakes yesterday's list for today's. Running the same as-of
+date again rebuilds the same files (byte-identical cohort files for the same inputs, config and
+model).
 """
 
 from __future__ import annotations
@@ -17,18 +18,44 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from riskflag import __version__
 from riskflag.config import CouncilConfig
+from riskflag.core import sql
 from riskflag.core.lock import exclusive
 from riskflag.errors import UserError
-from riskflag.features import build as fb
-from riskflag.ingest.warehouse import known, open_warehouse, table_exists
-from riskflag.modeling import drift
-from riskflag.scoring import evidence, explain, flag, publish
-from riskflag.scoring.champion import Champion, resolve
+from riskflag.features import FeatureSet, build
+from riskflag.ingest import RunResult, known, open_warehouse, table_exists, validate_council
+from riskflag.linkage import link_council
+from riskflag.modeling import code_version, config_hash, drift, registry
+from riskflag.scoring import (
+    Champion,
+    Explained,
+    Flagged,
+    band,
+    clean_partials,
+    cohort_csv,
+    cohort_parquet,
+    cohort_table,
+    explain_households,
+    flag_households,
+    gather,
+    load_reasons,
+    now_iso,
+    previous_flags,
+    publish_folder,
+    rank,
+    resolve_champion,
+    root,
+    select,
+    slug,
+    status,
+    team_html,
+    write_status,
+)
 
 Say = Callable[[str], None]
 SMALL = 10
@@ -55,8 +82,7 @@ class NightlyResult:
     manifest: dict = field(default_factory=dict)
 
 
-def root(cfg: CouncilConfig) -> Path:
-    return cfg.output_folder / "nightly"
+__all__ = ["NightlyResult", "NightlyStop", "nightly", "root"]
 
 
 def nightly(
@@ -69,34 +95,32 @@ def nightly(
         else cfg.output_folder / cfg.nightly.lock_file
     )
     with exclusive(lock, "another nightly run"):
-        publish.clean_partials(base)
+        clean_partials(base)
         current = _current_list(base)
-        started = publish.now_iso(now())
-        status = {"as_of": as_of.isoformat(), "started": started, "finished": None, "current_list": current}
-        publish.write_status(
-            base, {**status, "outcome": "running", "message": "The nightly run is in progress."}
-        )
+        started = now_iso(now())
+        state = {"as_of": as_of.isoformat(), "started": started, "finished": None, "current_list": current}
+        write_status(base, {**state, "outcome": "running", "message": "The nightly run is in progress."})
         try:
             res = _run(cfg, as_of, say, now)
         except Exception as exc:
             # an internal error's text may quote a value from a record: its kind only, and the log
             why = str(exc) if isinstance(exc, UserError) else f"internal error ({type(exc).__name__})"
-            publish.write_status(
+            write_status(
                 base,
                 {
-                    **status,
+                    **state,
                     "outcome": "failed",
-                    "finished": publish.now_iso(now()),
+                    "finished": now_iso(now()),
                     "message": f"Tonight's run failed: {why}",
                 },
             )
             raise
-        publish.write_status(
+        write_status(
             base,
             {
-                **status,
+                **state,
                 "outcome": res.outcome,
-                "finished": publish.now_iso(now()),
+                "finished": now_iso(now()),
                 "message": " ".join(
                     [f"{res.counts['flagged']} households flagged from {res.counts['cohort']:,}.", *res.notes]
                 ),
@@ -115,20 +139,78 @@ def _current_list(base: Path) -> dict | None:
     return {"as_of": m["as_of"], "lists": {t: str(found[-1].parent / f) for t, f in m["lists"].items()}}
 
 
-def _run(cfg: CouncilConfig, as_of: date, say: Say, now: Callable[[], datetime]) -> NightlyResult:
-    from riskflag.ingest.pipeline import validate_council
-    from riskflag.linkage.pipeline import link_council
-    from riskflag.modeling.registry import code_version, config_hash
+class _Timings:
+    """How long each stage took, for the manifest."""
 
-    timings: dict[str, float] = {}
-    notes: list[str] = []
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        self.seconds: dict[str, float] = {}
 
-    def stage(name: str) -> Callable[[], None]:
-        say(name)
+    def stage(self, name: str) -> Callable[[], None]:
+        self.say(name)
         t0 = time.perf_counter()
-        return lambda: timings.__setitem__(name, round(time.perf_counter() - t0, 2))
+        return lambda: self.seconds.__setitem__(name, round(time.perf_counter() - t0, 2))
 
-    done = stage("validate")
+
+@dataclass
+class _Scored:
+    """Tonight's cohort ranked, banded and flagged, from the feature build `features`."""
+
+    features: FeatureSet
+    ranked: pd.DataFrame
+    excluded: dict[str, int]
+
+
+def _run(cfg: CouncilConfig, as_of: date, say: Say, now: Callable[[], datetime]) -> NightlyResult:
+    timings = _Timings(say)
+    notes: list[str] = []
+    run, degraded = _validate_and_link(cfg, as_of, now, timings, notes)
+    done = timings.stage("model")
+    champ = resolve_champion(cfg)
+    if champ.note:
+        notes.append(champ.note[0].upper() + champ.note[1:] + ".")
+    done()
+    families = load_reasons(cfg.nightly.reasons_path(cfg))
+    with open_warehouse(cfg.warehouse) as con:
+        scored = _score(con, cfg, as_of, champ, timings)
+        psi = _drift(cfg, champ, scored.ranked, timings, notes)
+        done = timings.stage("explain")
+        flagged = scored.ranked[scored.ranked["team"].notna()].reset_index(drop=True)
+        fl = flag_households(con, scored.features, flagged)
+        ex = _explain(con, cfg, champ, fl, flagged, families)
+        people = names_and_addresses(con, fl)
+        in_force = _deliveries_in_force(con, as_of)
+        done()
+    done = timings.stage("publish")
+    cohort = cohort_table(scored.ranked, ex.table, people, f"{champ.name} v{champ.version}", as_of)
+    manifest = _manifest(
+        cfg, as_of, run, champ, cohort, scored.excluded, psi, notes, timings.seconds, degraded
+    )
+    manifest["config_sha256"], manifest["code_version"] = config_hash(cfg), code_version()
+    manifest["deliveries_in_force"] = in_force
+    manifest["lists"] = {t.name: f"list-{slug(t.name)}.html" for t in cfg.teams}
+    folder = _publish(cfg, as_of, champ, cohort, manifest, notes)
+    done()
+    mlflow_note = _log_scoring_run(cfg, as_of, manifest, cohort, psi)
+    if mlflow_note:
+        notes.append(mlflow_note)
+    return NightlyResult(
+        as_of,
+        "degraded" if degraded or champ.source == "cache" else "ok",
+        folder,
+        {t: folder / f for t, f in manifest["lists"].items()},
+        manifest["counts"],
+        notes,
+        manifest,
+    )
+
+
+def _validate_and_link(
+    cfg: CouncilConfig, as_of: date, now: Callable[[], datetime], timings: _Timings, notes: list[str]
+) -> tuple[RunResult, list[str]]:
+    """Tonight's deliveries validated and linked; stops if a source critical to scoring failed.
+    Returns the validation run and the sources left out tonight."""
+    done = timings.stage("validate")
     run, _ = validate_council(cfg, as_of, now=now)
     done()
     if run.status == "stopped":
@@ -143,84 +225,106 @@ def _run(cfg: CouncilConfig, as_of: date, say: Say, now: Callable[[], datetime])
             f"Degraded run: {', '.join(degraded)} left out tonight (failed validation); "
             "reasons from those sources are missing."
         )
-    done = stage("link")
+    done = timings.stage("link")
     link_council(cfg, as_of, now=now)
     done()
-    done = stage("model")
-    champ = resolve(cfg)
-    if champ.note:
-        notes.append(champ.note[0].upper() + champ.note[1:] + ".")
+    return run, degraded
+
+
+def _score(
+    con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, as_of: date, champ: Champion, timings: _Timings
+) -> _Scored:
+    """Features at as_of, scored by the champion, ranked, banded, suppressed and flagged."""
+    done = timings.stage("features")
+    fs = build(con, [as_of])
+    feats = fs.frame(con, order="household_id")
+    excluded = fs.excluded_counts(con)
     done()
-    families = explain.load_reasons(cfg.nightly.reasons_path(cfg))
-    with open_warehouse(cfg.warehouse) as con:
-        done = stage("features")
-        fb.build(con, [as_of], out="_tonight")
-        feats = con.execute("SELECT * FROM _tonight ORDER BY household_id").df()
-        excluded = dict(
-            con.execute("SELECT reason, count(*) FROM _cohort_excluded GROUP BY 1 ORDER BY 1").fetchall()
+    if feats.empty:
+        raise NightlyStop(f"no household is in the cohort at {as_of}: is the council-tax base loaded?")
+    done = timings.stage("score")
+    scored = champ.model.score(feats)
+    feats["raw_score"] = scored["raw_score"].to_numpy()
+    feats["probability"] = scored["probability"].to_numpy()
+    feats["suppressed"] = suppressions(con, cfg, fs, as_of, feats)
+    ranked = rank(feats)
+    ranked["band"] = band(ranked["probability"].to_numpy(), cfg.nightly.bands)
+    ranked["team"] = select(ranked, cfg.teams, cfg.nightly.probability_floor)
+    is_flagged = ranked["team"].notna()
+    ranked["flag"] = None
+    ranked.loc[is_flagged, "flag"] = status(
+        ranked.loc[is_flagged, "household_id"], previous_flags(root(cfg), as_of)
+    )
+    done()
+    return _Scored(fs, ranked, excluded)
+
+
+def _drift(
+    cfg: CouncilConfig, champ: Champion, ranked: pd.DataFrame, timings: _Timings, notes: list[str]
+) -> dict[str, float]:
+    """The population stability of tonight's inputs against the model's reference; stops the
+    run when the score itself has moved too far."""
+    done = timings.stage("drift")
+    psi = (
+        drift.stability(champ.model.reference, ranked, ranked["raw_score"].to_numpy())
+        if (champ.model.reference)
+        else {}
+    )
+    warn = sorted(k for k, v in psi.items() if v > cfg.nightly.drift_warn)
+    done()
+    if psi.get("score", 0.0) > cfg.nightly.drift_stop:
+        raise NightlyStop(
+            f"the score's population stability index is {psi['score']:.3f}, above nightly.drift_stop "
+            f"{cfg.nightly.drift_stop}: tonight's population differs from the one the model was judged on"
         )
-        done()
-        if feats.empty:
-            raise NightlyStop(f"no household is in the cohort at {as_of}: is the council-tax base loaded?")
-        done = stage("score")
-        scored = champ.model.score(feats)
-        feats["raw_score"] = scored["raw_score"].to_numpy()
-        feats["probability"] = scored["probability"].to_numpy()
-        feats["suppressed"] = _suppressions(con, cfg, as_of, feats)
-        ranked = flag.rank(feats)
-        ranked["band"] = flag.band(ranked["probability"].to_numpy(), cfg.nightly.bands)
-        ranked["team"] = flag.select(ranked, cfg.teams, cfg.nightly.probability_floor)
-        is_flagged = ranked["team"].notna()
-        ranked["flag"] = None
-        ranked.loc[is_flagged, "flag"] = flag.status(
-            ranked.loc[is_flagged, "household_id"], publish.previous_flags(root(cfg), as_of)
+    if warn:
+        notes.append(
+            f"Drift warning: {len(warn)} inputs have moved from the training reference "
+            f"(PSI above {cfg.nightly.drift_warn}): {', '.join(warn[:8])}{'…' if len(warn) > 8 else ''}."
         )
-        done()
-        done = stage("drift")
-        psi = (
-            drift.stability(champ.model.reference, ranked, ranked["raw_score"].to_numpy())
-            if (champ.model.reference)
-            else {}
-        )
-        warn = sorted(k for k, v in psi.items() if v > cfg.nightly.drift_warn)
-        done()
-        if psi.get("score", 0.0) > cfg.nightly.drift_stop:
-            raise NightlyStop(
-                f"the score's population stability index is {psi['score']:.3f}, above nightly.drift_stop "
-                f"{cfg.nightly.drift_stop}: tonight's population differs from the one the model was judged on"
-            )
-        if warn:
-            notes.append(
-                f"Drift warning: {len(warn)} inputs have moved from the training reference "
-                f"(PSI above {cfg.nightly.drift_warn}): {', '.join(warn[:8])}{'…' if len(warn) > 8 else ''}."
-            )
-        if not psi:
-            notes.append("No drift reference in this model version: drift not measured.")
-        done = stage("explain")
-        flagged = ranked[is_flagged].reset_index(drop=True)
-        con.execute("CREATE OR REPLACE TEMP VIEW _scored_features AS SELECT * FROM _tonight")
-        ev = evidence.gather(con, flagged)
-        ex = explain.explain(
-            champ.model, flagged, ev, families, cfg.nightly.reasons, cfg.nightly.protective_factors
-        )
-        gap = np.abs(ex.contributions.sum(axis=1) - flagged["raw_score"].to_numpy())
-        if gap.max(initial=0.0) > 1e-6:
-            raise RuntimeError(f"contributions do not add up to the raw score (gap {gap.max():.2e})")
-        people = _names_and_addresses(con, flagged)
-        in_force = con.execute(f"""
-            SELECT source, arg_max(name, (delivered_on, name)) AS latest, max(delivered_on) AS delivered_on,
-                   arg_max(sha256, (delivered_on, name)) AS sha256, count(*) AS accepted_deliveries
-            FROM deliveries WHERE status = 'accepted' AND delivered_on <= DATE '{as_of.isoformat()}'
-            GROUP BY 1 ORDER BY 1
-        """).df()
-        done()
-    done = stage("publish")
-    cohort = _cohort_table(ranked, ex.table, people, champ, as_of)
-    manifest = _manifest(cfg, as_of, run, champ, cohort, excluded, psi, notes, timings, degraded)
-    manifest["config_sha256"], manifest["code_version"] = config_hash(cfg), code_version()
-    manifest["deliveries_in_force"] = json.loads(in_force.to_json(orient="records", date_format="iso"))
-    lists = {t.name: f"list-{publish.slug(t.name)}.html" for t in cfg.teams}
-    manifest["lists"] = lists
+    if not psi:
+        notes.append("No drift reference in this model version: drift not measured.")
+    return psi
+
+
+def _explain(
+    con: duckdb.DuckDBPyConnection,
+    cfg: CouncilConfig,
+    champ: Champion,
+    fl: Flagged,
+    flagged: pd.DataFrame,
+    families: dict,
+) -> Explained:
+    """Reasons for the flagged households, from the model's contributions and their evidence."""
+    ev = gather(con, fl)
+    ex = explain_households(
+        champ.model, flagged, ev, families, cfg.nightly.reasons, cfg.nightly.protective_factors
+    )
+    gap = np.abs(ex.contributions.sum(axis=1) - flagged["raw_score"].to_numpy())
+    if gap.max(initial=0.0) > 1e-6:
+        raise RuntimeError(f"contributions do not add up to the raw score (gap {gap.max():.2e})")
+    return ex
+
+
+def _deliveries_in_force(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict]:
+    """Each source's latest accepted delivery by as_of, for the manifest."""
+    in_force = con.execute(
+        """
+        SELECT source, arg_max(name, (delivered_on, name)) AS latest, max(delivered_on) AS delivered_on,
+               arg_max(sha256, (delivered_on, name)) AS sha256, count(*) AS accepted_deliveries
+        FROM deliveries WHERE status = 'accepted' AND delivered_on <= ?
+        GROUP BY 1 ORDER BY 1
+        """,
+        [as_of],
+    ).df()
+    return json.loads(in_force.to_json(orient="records", date_format="iso"))
+
+
+def _publish(
+    cfg: CouncilConfig, as_of: date, champ: Champion, cohort: pd.DataFrame, manifest: dict, notes: list[str]
+) -> Path:
+    """The cohort files, one list per team (manifest["lists"]) and the manifest, in one rename."""
+    lists = manifest["lists"]
     meta = {
         "as_of": as_of.isoformat(),
         "council": cfg.council.name,
@@ -229,47 +333,35 @@ def _run(cfg: CouncilConfig, as_of: date, say: Say, now: Callable[[], datetime])
     }
 
     def write(folder: Path) -> None:
-        publish.cohort_parquet(cohort, folder / "cohort.parquet")
-        (folder / "cohort.csv").write_bytes(publish.cohort_csv(cohort))
+        cohort_parquet(cohort, folder / "cohort.parquet")
+        (folder / "cohort.csv").write_bytes(cohort_csv(cohort))
         for t in cfg.teams:
             rows = cohort[cohort["team"] == t.name].sort_values("rank")
-            (folder / lists[t.name]).write_text(publish.team_html(t.name, rows, meta), encoding="utf-8")
+            (folder / lists[t.name]).write_text(team_html(t.name, rows, meta), encoding="utf-8")
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
 
-    folder = publish.atomic_folder(root(cfg), as_of.isoformat(), write)
-    done()
-    mlflow_note = _log_scoring_run(cfg, as_of, manifest, cohort, psi)
-    if mlflow_note:
-        notes.append(mlflow_note)
-    counts = manifest["counts"]
-    return NightlyResult(
-        as_of,
-        "degraded" if degraded or champ.source == "cache" else "ok",
-        folder,
-        {t: folder / f for t, f in lists.items()},
-        counts,
-        notes,
-        manifest,
-    )
+    return publish_folder(root(cfg), as_of, write)
 
 
-def _suppressions(con: Any, cfg: CouncilConfig, as_of: date, feats: pd.DataFrame) -> pd.Series:
+def suppressions(
+    con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, fs: FeatureSet, as_of: date, feats: pd.DataFrame
+) -> pd.Series:
     """Why a household in the cohort must not be flagged tonight (None: it may be): contacted by
     the team within nightly.contacted_within_days, or its lead person (named first on the
     current council-tax account) has died."""
-    day = f"DATE '{as_of.isoformat()}'"
+    day = sql.day(as_of)
     parts = []
     if table_exists(con, "history_contacts"):
         parts.append(f"""
             SELECT DISTINCT household_ref AS household_id, 'contacted recently' AS reason
             FROM history_contacts
             WHERE {known("contacts")} <= {day} AND contact_date <= {day}
-              AND contact_date > {day} - INTERVAL {cfg.nightly.contacted_within_days} DAY
+              AND contact_date > {day} - INTERVAL {sql.integer(cfg.nightly.contacted_within_days)} DAY
         """)
     if table_exists(con, "history_deaths"):
         parts.append(f"""
-            SELECT DISTINCT c.household_id, 'lead person has died' AS reason FROM _cohort c
-            JOIN _snap s USING (as_of)
+            SELECT DISTINCT c.household_id, 'lead person has died' AS reason FROM {fs.cohort} c
+            JOIN {fs.snapshots} s USING (as_of)
             JOIN link_mentions m ON m.source = 'council_tax' AND m.slot = 1 AND m.uprn = c.uprn
              AND m.last_seen >= s.snapshot AND m.first_known <= c.as_of
             JOIN link_persons p USING (identity_id)
@@ -286,15 +378,16 @@ def _suppressions(con: Any, cfg: CouncilConfig, as_of: date, feats: pd.DataFrame
     return feats["household_id"].map(m).astype(object).where(lambda s: s.notna(), None)
 
 
-def _names_and_addresses(con: Any, flagged: pd.DataFrame) -> pd.DataFrame:
+def names_and_addresses(con: duckdb.DuckDBPyConnection, fl: Flagged) -> pd.DataFrame:
     """For the caseworker's list only: the person named first on the current council-tax
     account, the gazetteer address, and how many people the council knows live there."""
-    if flagged.empty:
+    fs = fl.features
+    if con.execute(f"SELECT count(*) FROM {fl.relation}").fetchall()[0][0] == 0:
         return pd.DataFrame(columns=["household_id", "lead_name", "address", "members"])
     return con.execute(f"""
         WITH lead AS (
             SELECT f.household_id, coalesce(h.liable_name_1__raw, h.liable_name_1) AS lead_name
-            FROM _flagged f JOIN _snap s USING (as_of)
+            FROM {fl.relation} f JOIN {fs.snapshots} s USING (as_of)
             JOIN history_council_tax h ON h.uprn = f.uprn AND h.balance_date = s.snapshot
              AND {known("council_tax", "h")} <= f.as_of
              AND (h.account_end IS NULL OR h.account_end > h.balance_date)
@@ -305,42 +398,16 @@ def _names_and_addresses(con: Any, flagged: pd.DataFrame) -> pd.DataFrame:
             SELECT f.household_id, concat_ws(', ', nullif(trim(concat_ws(' ', l.sao_text, '')), ''),
                    trim(concat_ws(' ', CAST(l.pao_number AS VARCHAR), l.street)), l.town, l.postcode)
                    AS address
-            FROM _flagged f JOIN history_llpg l ON CAST(l.uprn AS VARCHAR) = f.uprn
+            FROM {fl.relation} f JOIN history_llpg l ON CAST(l.uprn AS VARCHAR) = f.uprn
             QUALIFY row_number() OVER (PARTITION BY f.household_id ORDER BY l._delivered_on DESC) = 1
         ),
-        n AS (SELECT household_id, count(*) AS members FROM _members
-              SEMI JOIN _flagged USING (as_of, household_id)
+        n AS (SELECT household_id, count(*) AS members FROM {fs.members}
+              SEMI JOIN {fl.relation} USING (as_of, household_id)
               GROUP BY 1)
-        SELECT f.household_id, lead.lead_name, addr.address, n.members FROM _flagged f
+        SELECT f.household_id, lead.lead_name, addr.address, n.members FROM {fl.relation} f
         LEFT JOIN lead USING (household_id) LEFT JOIN addr USING (household_id)
         LEFT JOIN n USING (household_id)
     """).df()
-
-
-def _cohort_table(
-    ranked: pd.DataFrame,
-    explained: pd.DataFrame,
-    people: pd.DataFrame,
-    champ: Champion,
-    as_of: date,
-) -> pd.DataFrame:
-    """Every household in the cohort: rank, probability, band, team and flag; names, addresses,
-    reasons and support for flagged households only (data minimisation)."""
-    out = ranked[["rank", "household_id", "uprn", "ward", "raw_score", "probability", "band", "team", "flag",
-                  "suppressed"]].copy()  # fmt: skip
-    out.insert(0, "as_of", as_of.isoformat())
-    out = out.merge(people, on="household_id", how="left").merge(
-        explained[["household_id", "reasons", "protective", "support", "base_value"]]
-        if len(explained)
-        else pd.DataFrame(columns=["household_id", "reasons", "protective", "support", "base_value"]),
-        on="household_id",
-        how="left",
-    )
-    out["members"] = out["members"].astype("Int64")
-    out["model_version"] = f"{champ.name} v{champ.version}"
-    for c in ("reasons", "protective", "support"):
-        out[c] = out[c].astype(object).where(out[c].notna(), None)
-    return out.sort_values("rank").reset_index(drop=True)
 
 
 def _small(n: int) -> int | str:
@@ -350,7 +417,7 @@ def _small(n: int) -> int | str:
 def _manifest(
     cfg: CouncilConfig,
     as_of: date,
-    run: Any,
+    run: RunResult,
     champ: Champion,
     cohort: pd.DataFrame,
     excluded: dict[str, int],
@@ -406,8 +473,6 @@ def _log_scoring_run(cfg: CouncilConfig, as_of: date, manifest: dict, cohort: pd
     scoring run. The list is published already: a tracking store that cannot take it costs a
     note, not the night's list."""
     try:
-        from riskflag.modeling import registry
-
         mlflow = registry.client(cfg)
         c = manifest["counts"]
         metrics: dict[str, float] = {"cohort": c["cohort"], "flagged": c["flagged"]}
