@@ -103,10 +103,10 @@ def test_run_folder_model_and_overrides_are_owner_only(linked, tmp_path: Path) -
 
 
 def test_the_shipped_nickname_list_is_package_data(validated_2k) -> None:
-    from riskflag.linkage.collect import NICKNAMES, nickname_list
+    from riskflag.linkage.collect import nickname_list
 
     cfg, _, _ = validated_2k
     assert cfg.linkage.nicknames is None
     shipped = nickname_list(cfg)
-    assert shipped.name == NICKNAMES and shipped.is_file()
+    assert shipped.name == "nicknames.csv" and shipped.is_file()
     assert shipped.read_text(encoding="utf-8").startswith("nickname,usual\n")
