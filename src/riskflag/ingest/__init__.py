@@ -4,8 +4,16 @@ warehouse's history. Public interface: `validate_council` and the warehouse's re
 
 from riskflag.ingest.pipeline import validate_council
 from riskflag.ingest.validate import RunResult
-from riskflag.ingest.warehouse import known, known_at_sql, open_warehouse, table_exists, term_start
+from riskflag.ingest.warehouse import (
+    deliveries_in_force,
+    known,
+    known_at_sql,
+    open_warehouse,
+    table_exists,
+    term_start,
+)
 
 __all__ = [
-    "RunResult", "known", "known_at_sql", "open_warehouse", "table_exists", "term_start", "validate_council",
+    "RunResult", "deliveries_in_force", "known", "known_at_sql", "open_warehouse", "table_exists",
+    "term_start", "validate_council",
 ]  # fmt: skip

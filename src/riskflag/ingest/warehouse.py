@@ -13,6 +13,7 @@ The text as sent is `coalesce("<field>__raw", CAST("<field>" AS VARCHAR))`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -147,3 +148,17 @@ def known(source: str, alias: str = "") -> str:
     otherwise = KNOWN_OTHERWISE.get(source)
     field = f'{a}"{c.known_date_field}"' if c.known_date_field else otherwise(a) if otherwise else None
     return f"least({a}_delivered_on, coalesce({field}, {a}_delivered_on))" if field else f"{a}_delivered_on"
+
+
+def deliveries_in_force(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict]:
+    """Each source's latest accepted delivery by as_of, for the manifest."""
+    in_force = con.execute(
+        """
+        SELECT source, arg_max(name, (delivered_on, name)) AS latest, max(delivered_on) AS delivered_on,
+               arg_max(sha256, (delivered_on, name)) AS sha256, count(*) AS accepted_deliveries
+        FROM deliveries WHERE status = 'accepted' AND delivered_on <= ?
+        GROUP BY 1 ORDER BY 1
+        """,
+        [as_of],
+    ).df()
+    return json.loads(in_force.to_json(orient="records", date_format="iso"))

@@ -24,11 +24,10 @@ import pandas as pd
 
 from riskflag import __version__
 from riskflag.config import CouncilConfig
-from riskflag.core import sql
 from riskflag.core.lock import exclusive
 from riskflag.errors import UserError
 from riskflag.features import FeatureSet, build
-from riskflag.ingest import RunResult, known, open_warehouse, table_exists, validate_council
+from riskflag.ingest import RunResult, deliveries_in_force, open_warehouse, validate_council
 from riskflag.linkage import link_council
 from riskflag.modeling import code_version, config_hash, drift, registry
 from riskflag.scoring import (
@@ -44,6 +43,7 @@ from riskflag.scoring import (
     flag_households,
     gather,
     load_reasons,
+    names_and_addresses,
     now_iso,
     previous_flags,
     publish_folder,
@@ -53,6 +53,7 @@ from riskflag.scoring import (
     select,
     slug,
     status,
+    suppressions,
     team_html,
     write_status,
 )
@@ -179,7 +180,7 @@ def _run(cfg: CouncilConfig, as_of: date, say: Say, now: Callable[[], datetime])
         fl = flag_households(con, scored.features, flagged)
         ex = _explain(con, cfg, champ, fl, flagged, families)
         people = names_and_addresses(con, fl)
-        in_force = _deliveries_in_force(con, as_of)
+        in_force = deliveries_in_force(con, as_of)
         done()
     done = timings.stage("publish")
     cohort = cohort_table(scored.ranked, ex.table, people, f"{champ.name} v{champ.version}", as_of)
@@ -306,20 +307,6 @@ def _explain(
     return ex
 
 
-def _deliveries_in_force(con: duckdb.DuckDBPyConnection, as_of: date) -> list[dict]:
-    """Each source's latest accepted delivery by as_of, for the manifest."""
-    in_force = con.execute(
-        """
-        SELECT source, arg_max(name, (delivered_on, name)) AS latest, max(delivered_on) AS delivered_on,
-               arg_max(sha256, (delivered_on, name)) AS sha256, count(*) AS accepted_deliveries
-        FROM deliveries WHERE status = 'accepted' AND delivered_on <= ?
-        GROUP BY 1 ORDER BY 1
-        """,
-        [as_of],
-    ).df()
-    return json.loads(in_force.to_json(orient="records", date_format="iso"))
-
-
 def _publish(
     cfg: CouncilConfig, as_of: date, champ: Champion, cohort: pd.DataFrame, manifest: dict, notes: list[str]
 ) -> Path:
@@ -341,73 +328,6 @@ def _publish(
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
 
     return publish_folder(root(cfg), as_of, write)
-
-
-def suppressions(
-    con: duckdb.DuckDBPyConnection, cfg: CouncilConfig, fs: FeatureSet, as_of: date, feats: pd.DataFrame
-) -> pd.Series:
-    """Why a household in the cohort must not be flagged tonight (None: it may be): contacted by
-    the team within nightly.contacted_within_days, or its lead person (named first on the
-    current council-tax account) has died."""
-    day = sql.day(as_of)
-    parts = []
-    if table_exists(con, "history_contacts"):
-        parts.append(f"""
-            SELECT DISTINCT household_ref AS household_id, 'contacted recently' AS reason
-            FROM history_contacts
-            WHERE {known("contacts")} <= {day} AND contact_date <= {day}
-              AND contact_date > {day} - INTERVAL {sql.integer(cfg.nightly.contacted_within_days)} DAY
-        """)
-    if table_exists(con, "history_deaths"):
-        parts.append(f"""
-            SELECT DISTINCT c.household_id, 'lead person has died' AS reason FROM {fs.cohort} c
-            JOIN {fs.snapshots} s USING (as_of)
-            JOIN link_mentions m ON m.source = 'council_tax' AND m.slot = 1 AND m.uprn = c.uprn
-             AND m.last_seen >= s.snapshot AND m.first_known <= c.as_of
-            JOIN link_persons p USING (identity_id)
-            JOIN link_person_xref x ON x.person_id = p.person_id AND x.source = 'deaths'
-            JOIN history_deaths d ON CAST(d.notification_ref AS VARCHAR) = x.record
-             AND {known("deaths", "d")} <= c.as_of AND d.date_of_death <= c.as_of
-        """)
-    if not parts:
-        return pd.Series([None] * len(feats), index=feats.index, dtype=object)
-    rows = con.execute(
-        f"SELECT household_id, min(reason) AS reason FROM ({' UNION ALL '.join(parts)}) GROUP BY 1"
-    ).df()
-    m = dict(zip(rows["household_id"], rows["reason"], strict=True))
-    return feats["household_id"].map(m).astype(object).where(lambda s: s.notna(), None)
-
-
-def names_and_addresses(con: duckdb.DuckDBPyConnection, fl: Flagged) -> pd.DataFrame:
-    """For the caseworker's list only: the person named first on the current council-tax
-    account, the gazetteer address, and how many people the council knows live there."""
-    fs = fl.features
-    if con.execute(f"SELECT count(*) FROM {fl.relation}").fetchall()[0][0] == 0:
-        return pd.DataFrame(columns=["household_id", "lead_name", "address", "members"])
-    return con.execute(f"""
-        WITH lead AS (
-            SELECT f.household_id, coalesce(h.liable_name_1__raw, h.liable_name_1) AS lead_name
-            FROM {fl.relation} f JOIN {fs.snapshots} s USING (as_of)
-            JOIN history_council_tax h ON h.uprn = f.uprn AND h.balance_date = s.snapshot
-             AND {known("council_tax", "h")} <= f.as_of
-             AND (h.account_end IS NULL OR h.account_end > h.balance_date)
-            QUALIFY row_number() OVER (PARTITION BY f.household_id
-                ORDER BY h.account_start DESC NULLS LAST, h.account_ref, h._delivered_on DESC) = 1
-        ),
-        addr AS (
-            SELECT f.household_id, concat_ws(', ', nullif(trim(concat_ws(' ', l.sao_text, '')), ''),
-                   trim(concat_ws(' ', CAST(l.pao_number AS VARCHAR), l.street)), l.town, l.postcode)
-                   AS address
-            FROM {fl.relation} f JOIN history_llpg l ON CAST(l.uprn AS VARCHAR) = f.uprn
-            QUALIFY row_number() OVER (PARTITION BY f.household_id ORDER BY l._delivered_on DESC) = 1
-        ),
-        n AS (SELECT household_id, count(*) AS members FROM {fs.members}
-              SEMI JOIN {fl.relation} USING (as_of, household_id)
-              GROUP BY 1)
-        SELECT f.household_id, lead.lead_name, addr.address, n.members FROM {fl.relation} f
-        LEFT JOIN lead USING (household_id) LEFT JOIN addr USING (household_id)
-        LEFT JOIN n USING (household_id)
-    """).df()
 
 
 def _small(n: int) -> int | str:

@@ -389,3 +389,35 @@ def gather(con: duckdb.DuckDBPyConnection, flagged: Flagged) -> dict[str, pd.Dat
             continue
         out[name] = con.execute(q).df().set_index("household_id")
     return out
+
+
+def names_and_addresses(con: duckdb.DuckDBPyConnection, fl: Flagged) -> pd.DataFrame:
+    """For the caseworker's list only: the person named first on the current council-tax
+    account, the gazetteer address, and how many people the council knows live there."""
+    fs = fl.features
+    if con.execute(f"SELECT count(*) FROM {fl.relation}").fetchall()[0][0] == 0:
+        return pd.DataFrame(columns=["household_id", "lead_name", "address", "members"])
+    return con.execute(f"""
+        WITH lead AS (
+            SELECT f.household_id, coalesce(h.liable_name_1__raw, h.liable_name_1) AS lead_name
+            FROM {fl.relation} f JOIN {fs.snapshots} s USING (as_of)
+            JOIN history_council_tax h ON h.uprn = f.uprn AND h.balance_date = s.snapshot
+             AND {known("council_tax", "h")} <= f.as_of
+             AND (h.account_end IS NULL OR h.account_end > h.balance_date)
+            QUALIFY row_number() OVER (PARTITION BY f.household_id
+                ORDER BY h.account_start DESC NULLS LAST, h.account_ref, h._delivered_on DESC) = 1
+        ),
+        addr AS (
+            SELECT f.household_id, concat_ws(', ', nullif(trim(concat_ws(' ', l.sao_text, '')), ''),
+                   trim(concat_ws(' ', CAST(l.pao_number AS VARCHAR), l.street)), l.town, l.postcode)
+                   AS address
+            FROM {fl.relation} f JOIN history_llpg l ON CAST(l.uprn AS VARCHAR) = f.uprn
+            QUALIFY row_number() OVER (PARTITION BY f.household_id ORDER BY l._delivered_on DESC) = 1
+        ),
+        n AS (SELECT household_id, count(*) AS members FROM {fs.members}
+              SEMI JOIN {fl.relation} USING (as_of, household_id)
+              GROUP BY 1)
+        SELECT f.household_id, lead.lead_name, addr.address, n.members FROM {fl.relation} f
+        LEFT JOIN lead USING (household_id) LEFT JOIN addr USING (household_id)
+        LEFT JOIN n USING (household_id)
+    """).df()
