@@ -397,7 +397,7 @@ def link_review(
 
     Decisions become must-link or cannot-link overrides that every later link run honours."""
     from riskflag.config import load_config
-    from riskflag.linkage import apply_review, read_overrides
+    from riskflag.linkage import apply_review, pending_review
 
     cfg = load_config(config)
     path = cfg.linkage.overrides_path(cfg)
@@ -409,16 +409,12 @@ def link_review(
         )
         out.print("They take effect at the next `riskflag link run`.")
         return
-    found = sorted(cfg.output_folder.glob("*-link-*/review.csv"))
-    if not found:
-        raise UserError(f"{cfg.output_folder}: no review file yet; run `riskflag link run` first")
-    with open(found[-1], encoding="utf-8") as fh:
-        pending = sum(1 for _ in fh) - 1
-    out.print(f"Newest review file: [bold]{found[-1]}[/] ({pending:,} pairs to decide)")
+    p = pending_review(cfg)
+    out.print(f"Newest review file: [bold]{p.review}[/] ({p.pairs:,} pairs to decide)")
     out.print(
         "Write 'same' or 'different' in its decision column (and a note if you like), then run "
-        f"`riskflag link review --apply {found[-1].name} --reviewer NAME`. "
-        f"Decisions in force: {len(read_overrides(path))} ({path})."
+        f"`riskflag link review --apply {p.review.name} --reviewer NAME`. "
+        f"Decisions in force: {p.in_force} ({path})."
     )
 
 

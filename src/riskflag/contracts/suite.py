@@ -175,11 +175,12 @@ def pair_rule(check: Check) -> str:
 def member_select(g: Group, c: Check, rel: str) -> str:
     """One member's distinct values as (source, chk, v, b) rows for the group's table: from rel,
     the field's dictionary of values (only those that parsed), or for a pair this run's rows."""
-    v = f"'{c.source}.{c.field}=' || {c.value}" if g.value == "keyed" else c.value
+    v = f"{sql.string(f'{c.source}.{c.field}=')} || {c.value}" if g.value == "keyed" else c.value
     b = c.bound or "NULL::DATE"
     where = c.where if c.bound else f"{sql.ident(c.field + '__bad')} IS NULL"
     return (
-        f"SELECT DISTINCT '{c.source}' AS source, '{c.chk}' AS chk, {c.value} AS raw_v, {v} AS v, {b} AS b "
+        f"SELECT DISTINCT {sql.string(c.source)} AS source, {sql.string(c.chk)} AS chk, {c.value} AS raw_v, "
+        f"{v} AS v, {b} AS b "
         f"FROM {rel} WHERE {where}"
     )
 

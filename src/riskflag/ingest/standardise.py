@@ -95,7 +95,7 @@ def _clean(f: Field, r: str, date_format: str | None) -> tuple[str, str | None]:
     if t == "number":
         txt = r
         for old, new in (("£", ""), (",", ""), (" ", ""), ("(", "-"), (")", "")):  # "(12.50)" is -12.50
-            txt = f"replace({txt}, '{old}', '{new}')"
+            txt = f"replace({txt}, {sql.string(old)}, {sql.string(new)})"
         return f"TRY_CAST({txt} AS DECIMAL(14,2))", "not_a_number"
     if t == "integer":
         return f"TRY_CAST(regexp_replace({r}, '\\.0+$', '') AS BIGINT)", "not_an_integer"
@@ -141,7 +141,7 @@ def dictionary_select(f: Field, sc: SourceConfig, rel: str) -> str:
         src = "t"
     clean, rule = _clean(f, "src", sc.date_format)
     if rule:
-        bad.append(f"CASE WHEN src IS NOT NULL AND v IS NULL THEN '{rule}' END")
+        bad.append(f"CASE WHEN src IS NOT NULL AND v IS NULL THEN {sql.string(rule)} END")
     rule_sql = ("coalesce(" + ", ".join(bad) + ")") if bad else "NULL::VARCHAR"
     kept = "CASE WHEN raw IS DISTINCT FROM CAST(v AS VARCHAR) THEN raw END"
     return (

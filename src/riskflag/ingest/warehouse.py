@@ -100,13 +100,13 @@ def ensure_history(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     table = history_table(contract.name)
     cols = history_columns(contract)
     if not table_exists(con, table):
-        body = ", ".join(f'"{c}" {t}' for c, t in cols.items())
+        body = ", ".join(f"{sql.ident(c)} {t}" for c, t in cols.items())
         con.execute(f"CREATE TABLE {table} ({body})")
         return
     have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
     for c, t in cols.items():
         if c not in have:
-            con.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" {t}')
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {sql.ident(c)} {t}")
 
 
 def known_at_sql(contract: Contract, as_of: date) -> str:
@@ -116,8 +116,8 @@ def known_at_sql(contract: Contract, as_of: date) -> str:
     cutoff = sql.day(as_of)
     if not contract.key:
         return f"SELECT * FROM {table} WHERE _delivered_on <= {cutoff}"
-    part = ", ".join(f'"{k}"' for k in contract.key)
-    known = f'"{contract.known_date_field}" DESC NULLS LAST, ' if contract.known_date_field else ""
+    part = ", ".join(sql.ident(k) for k in contract.key)
+    known = f"{sql.ident(contract.known_date_field)} DESC NULLS LAST, " if contract.known_date_field else ""
     return (
         f"SELECT * EXCLUDE (_version) FROM (SELECT *, row_number() OVER (PARTITION BY {part} "
         f"ORDER BY _delivered_on DESC, {known}_file DESC, _row DESC) AS _version "
@@ -146,7 +146,10 @@ def known(source: str, alias: str = "") -> str:
     c = load_contract(source)
     a = f"{alias}." if alias else ""
     otherwise = KNOWN_OTHERWISE.get(source)
-    field = f'{a}"{c.known_date_field}"' if c.known_date_field else otherwise(a) if otherwise else None
+    if c.known_date_field:
+        field: str | None = f"{a}{sql.ident(c.known_date_field)}"
+    else:
+        field = otherwise(a) if otherwise else None
     return f"least({a}_delivered_on, coalesce({field}, {a}_delivered_on))" if field else f"{a}_delivered_on"
 
 

@@ -12,10 +12,11 @@ from riskflag.linkage import history
 from riskflag.linkage.evaluate import compare_runs, evaluate_linkage
 from riskflag.linkage.mentions import SOURCES
 from riskflag.linkage.outputs import LinkSummary
-from riskflag.linkage.overrides import apply_review, read_overrides
+from riskflag.linkage.overrides import Pending, apply_review, pending_review, read_overrides
 from riskflag.linkage.pipeline import TrainResult, latest_model, link_council, replay_council, train_council
 
 __all__ = [
-    "SOURCES", "LinkSummary", "TrainResult", "apply_review", "compare_runs", "evaluate_linkage", "history",
-    "latest_model", "link_council", "read_overrides", "replay_council", "train_council",
+    "SOURCES", "LinkSummary", "Pending", "TrainResult", "apply_review", "compare_runs", "evaluate_linkage",
+    "history", "latest_model", "link_council", "pending_review", "read_overrides", "replay_council",
+    "train_council",
 ]  # fmt: skip

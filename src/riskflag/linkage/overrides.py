@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from riskflag.config import CouncilConfig
 from riskflag.core import files
 from riskflag.errors import UserError
 
@@ -105,3 +106,21 @@ def apply_review(reviewed: Path, overrides: Path, reviewer: str, today: date) ->
         pending=pending,
         overrides=len(read_overrides(overrides)),
     )
+
+
+@dataclass(frozen=True)
+class Pending:
+    review: Path
+    pairs: int
+    in_force: int
+
+
+def pending_review(cfg: CouncilConfig) -> Pending:
+    """The newest link run's review file, how many pairs it asks about, and how many decisions
+    are in force."""
+    found = sorted(cfg.output_folder.glob("*-link-*/review.csv"))
+    if not found:
+        raise UserError(f"{cfg.output_folder}: no review file yet; run `riskflag link run` first")
+    with open(found[-1], encoding="utf-8") as fh:
+        pairs = sum(1 for _ in fh) - 1
+    return Pending(found[-1], pairs, len(read_overrides(cfg.linkage.overrides_path(cfg))))
