@@ -55,7 +55,7 @@ def test_paths_with_an_apostrophe_are_read_and_attached(tmp_path: Path) -> None:
     con.execute(f"SET temp_directory = {sql.path(folder / 'tmp')}")
 
 
-def test_dates_integers_and_lists_refuse_what_they_are_not() -> None:
+def test_dates_and_integers_refuse_what_they_are_not() -> None:
     con = duckdb.connect()
     assert con.execute(f"SELECT {sql.day(date(2026, 2, 28))}").fetchone() == (date(2026, 2, 28),)
     with pytest.raises(TypeError):
@@ -64,8 +64,6 @@ def test_dates_integers_and_lists_refuse_what_they_are_not() -> None:
         sql.integer("3; DROP TABLE x")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         sql.integer(True)
-    assert con.execute(f"SELECT 'b' IN {sql.strings(['a', 'b'])}").fetchone() == (True,)
-    assert con.execute(f"SELECT 'b' IN {sql.strings([])}").fetchone() == (None,)
     got = con.execute(sql.dates_table([date(2026, 1, 2), date(2025, 1, 1), date(2026, 1, 2)])).fetchall()
     assert got == [(date(2025, 1, 1),), (date(2026, 1, 2),)]
 

@@ -33,7 +33,6 @@ from riskflag.core import sql
 from riskflag.core.safe import FORMULA_PATTERN
 
 # A cell that starts like this is run as a formula by spreadsheet programs (OWASP: CSV injection).
-FORMULA = FORMULA_PATTERN
 DELIVERY = "delivery"
 VID = "_vid"
 PAD = ""  # padding of the presence column: present, and mapped back to nothing
@@ -125,7 +124,11 @@ class SuiteBuilder:
                 g.members.append(check)
             if f.name not in sc.values and not f.valid_values and not f.pattern:
                 g = self._group(
-                    "formula", "formula_like_text", "ExpectColumnValuesToNotMatchRegex", "text", regex=FORMULA
+                    "formula",
+                    "formula_like_text",
+                    "ExpectColumnValuesToNotMatchRegex",
+                    "text",
+                    regex=FORMULA_PATTERN,
                 )
                 g.members.append(check)
         if numeric and (f.minimum is not None or f.maximum is not None):

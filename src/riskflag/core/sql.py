@@ -42,12 +42,6 @@ def integer(value: int) -> str:
     return str(value)
 
 
-def strings(values: Iterable[str]) -> str:
-    """A parenthesised list of text literals for `IN (...)`; never empty."""
-    items = [string(v) for v in values]
-    return "(" + (", ".join(items) if items else "NULL") + ")"
-
-
 def dates_table(values: Iterable[date], column: str = "as_of") -> str:
     """A one-column relation of distinct dates, sorted, for joining against."""
     rows = ", ".join(f"({day(d)})" for d in sorted(set(values)))

@@ -24,6 +24,7 @@ import pandas as pd
 
 from riskflag import __version__
 from riskflag.config import CouncilConfig
+from riskflag.core import files
 from riskflag.core.lock import exclusive
 from riskflag.errors import UserError
 from riskflag.features import FeatureSet, build
@@ -35,7 +36,6 @@ from riskflag.scoring import (
     Explained,
     Flagged,
     band,
-    clean_partials,
     cohort_csv,
     cohort_parquet,
     cohort_table,
@@ -96,7 +96,7 @@ def nightly(
         else cfg.output_folder / cfg.nightly.lock_file
     )
     with exclusive(lock, "another nightly run"):
-        clean_partials(base)
+        files.clean_partials(base)
         current = _current_list(base)
         started = now_iso(now())
         state = {"as_of": as_of.isoformat(), "started": started, "finished": None, "current_list": current}

@@ -9,7 +9,6 @@ from riskflag.scoring.explain import Explained, load_reasons
 from riskflag.scoring.explain import explain as explain_households
 from riskflag.scoring.flag import band, rank, select, status, suppressions
 from riskflag.scoring.publish import (
-    clean_partials,
     cohort_csv,
     cohort_parquet,
     cohort_table,
@@ -24,7 +23,7 @@ from riskflag.scoring.publish import (
 from riskflag.scoring.subject_access import export
 
 __all__ = [
-    "Champion", "Explained", "Flagged", "band", "clean_partials", "cohort_csv", "cohort_parquet",
+    "Champion", "Explained", "Flagged", "band", "cohort_csv", "cohort_parquet",
     "cohort_table", "explain_households", "export", "flag_households", "gather", "load_reasons",
     "names_and_addresses",
     "now_iso", "previous_flags", "publish_folder", "rank", "resolve_champion", "root", "select", "slug",

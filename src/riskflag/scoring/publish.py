@@ -41,11 +41,6 @@ def root(cfg: CouncilConfig) -> Path:
     return cfg.output_folder / "nightly"
 
 
-def clean_partials(base: Path) -> None:
-    """Folders a killed run left half-written: never visible as a list, removed before the next."""
-    files.clean_partials(base)
-
-
 def publish_folder(base: Path, as_of: date, write: Callable[[Path], object]) -> Path:
     """write(folder) fills a hidden folder; it then replaces base/<as_of> whole, owner-only."""
     return files.folder(base, as_of.isoformat(), write)
